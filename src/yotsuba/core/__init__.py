@@ -1,0 +1,1 @@
+"""Shared foundations: errors, units, configs, sweeps, run storage, reports."""
