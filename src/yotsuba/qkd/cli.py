@@ -1,0 +1,252 @@
+"""``yotsuba qkd``: key rate, maximal distance and distance sweeps of QKD links."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from yotsuba.core.errors import InputError
+
+app = typer.Typer(
+    help="Quantum key distribution: secret key rates of fibre QKD links.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# --- shared options ------------------------------------------------------------------------
+PresetOpt = typer.Option(
+    None, "--preset", help="Built-in device preset (see `yotsuba qkd presets`). Default: gys."
+)
+DeviceOpt = typer.Option(
+    None, "--device", help="Device YAML/TOML file with the Device fields (see docs/qkd.md)."
+)
+SetOpt = typer.Option(
+    None, "--set", metavar="FIELD=VALUE", help="Override a device field, e.g. --set extra_loss_db=3."
+)
+BlockOpt = typer.Option(
+    None, "--block-size", help="decoy-finite: post-processing block size n_X (default 1e10)."
+)
+EpsSecOpt = typer.Option(None, "--epsilon-sec", help="decoy-finite: secrecy parameter (1e-10).")
+EpsCorOpt = typer.Option(None, "--epsilon-cor", help="decoy-finite: correctness parameter (1e-15).")
+JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+
+
+def _device(preset: str | None, device_file: Path | None, sets: list[str] | None) -> Any:
+    from yotsuba.core.config import with_overrides
+    from yotsuba.qkd.device import load_device, load_preset
+
+    if preset is not None and device_file is not None:
+        raise InputError("--preset and --device: give one of them, not both")
+    dev = load_device(device_file) if device_file is not None else load_preset(preset or "gys")
+    return with_overrides(dev, sets or [])
+
+
+def _options(block: float | None, eps_sec: float | None, eps_cor: float | None) -> Any:
+    from yotsuba.core.config import build
+    from yotsuba.qkd.result import ProtocolOptions
+
+    given = {"block_size": block, "epsilon_sec": eps_sec, "epsilon_cor": eps_cor}
+    data = {k: v for k, v in given.items() if v is not None}
+    try:
+        return build(ProtocolOptions, data)
+    except InputError as exc:
+        raise InputError(str(exc).replace("block_size:", "--block-size:")) from None
+
+
+def _fixed(mu: float | None, nu: float | None) -> dict[str, float] | None:
+    fixed = {k: v for k, v in (("mu", mu), ("nu", nu)) if v is not None}
+    return fixed or None
+
+
+def _check_protocol(protocol: str) -> str:
+    from yotsuba.qkd.result import PROTOCOLS
+
+    if protocol not in PROTOCOLS:
+        raise InputError(f"--protocol: unknown protocol '{protocol}'; choose from {', '.join(PROTOCOLS)}")
+    return protocol
+
+
+def _emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False) + "\n")
+
+
+def _stderr_table(title: str, rows: list[tuple[str, str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for k, v in rows:
+        table.add_row(k, v)
+    Console(stderr=True).print(table)
+
+
+def _fmt(x: float | None, unit: str = "", spec: str = ".4g") -> str:
+    return "—" if x is None else f"{x:{spec}}{unit}"
+
+
+# --- commands ------------------------------------------------------------------------------
+@app.command("rate")
+def rate_cmd(
+    distance_km: float = typer.Option(..., "--distance-km", help="Fibre length, km (>= 0)."),
+    protocol: str = typer.Option(
+        "decoy-vacuum-weak",
+        "--protocol",
+        help="bb84-single-photon, gllp, decoy-asymptotic, decoy-vacuum-weak or decoy-finite.",
+    ),
+    preset: str | None = PresetOpt,
+    device_file: Path | None = DeviceOpt,
+    sets: list[str] | None = SetOpt,
+    block_size: float | None = BlockOpt,
+    epsilon_sec: float | None = EpsSecOpt,
+    epsilon_cor: float | None = EpsCorOpt,
+    mu: float | None = typer.Option(None, "--mu", help="Fix the signal intensity (else optimised)."),
+    nu: float | None = typer.Option(None, "--nu", help="Fix the weak-decoy intensity."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Optimised secret key rate of one protocol at one distance."""
+    from yotsuba.qkd.rates import key_rate
+
+    dev = _device(preset, device_file, sets)
+    opts = _options(block_size, epsilon_sec, epsilon_cor)
+    res = key_rate(dev, _check_protocol(protocol), distance_km, opts, _fixed(mu, nu))
+    doc = {"device": dev.name, **res.to_dict()}
+    if as_json:
+        _emit_json(doc)
+        return
+    rows = [
+        ("protocol", res.protocol),
+        ("distance", _fmt(res.distance_km, " km")),
+        ("channel loss", _fmt(res.channel_loss_db, " dB")),
+        ("key rate", _fmt(res.key_rate_bps, " bit/s")),
+        ("key rate per pulse", _fmt(res.key_rate_per_pulse)),
+        ("QBER", _fmt(res.qber * 100, " %", ".3g")),
+        ("gain", _fmt(res.gain)),
+        *[(k, _fmt(v)) for k, v in res.parameters.items()],
+    ]
+    if res.reason:
+        rows.append(("why zero", res.reason))
+    _stderr_table(f"{dev.name}: {res.protocol}", rows)
+    typer.echo(f"{res.key_rate_bps:.6g} bit/s")
+
+
+@app.command("max-distance")
+def max_distance_cmd(
+    protocol: str = typer.Option("decoy-vacuum-weak", "--protocol", help="Protocol name."),
+    preset: str | None = PresetOpt,
+    device_file: Path | None = DeviceOpt,
+    sets: list[str] | None = SetOpt,
+    block_size: float | None = BlockOpt,
+    epsilon_sec: float | None = EpsSecOpt,
+    epsilon_cor: float | None = EpsCorOpt,
+    mu: float | None = typer.Option(None, "--mu", help="Fix the signal intensity (else optimised)."),
+    nu: float | None = typer.Option(None, "--nu", help="Fix the weak-decoy intensity."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """The longest fibre over which the protocol still yields secret key."""
+    from yotsuba.qkd.rates import max_distance
+
+    dev = _device(preset, device_file, sets)
+    opts = _options(block_size, epsilon_sec, epsilon_cor)
+    res = max_distance(dev, _check_protocol(protocol), opts, _fixed(mu, nu))
+    doc = {"device": dev.name, **res.to_dict()}
+    if as_json:
+        _emit_json(doc)
+        return
+    rows = [
+        ("protocol", res.protocol),
+        ("max distance", _fmt(res.max_distance_km, " km", ".2f")),
+        ("max channel loss", _fmt(res.max_channel_loss_db, " dB", ".2f")),
+    ]
+    if res.reason:
+        rows.append(("note", res.reason))
+    _stderr_table(f"{dev.name}: maximal distance", rows)
+    typer.echo(_fmt(res.max_distance_km, " km", ".2f"))
+
+
+@app.command("sweep")
+def sweep_cmd(
+    protocols: list[str] | None = typer.Option(
+        None, "--protocol", help="Protocol to include (repeat; default: all five)."
+    ),
+    from_km: float = typer.Option(0.0, "--from-km", help="First distance, km."),
+    to_km: float = typer.Option(200.0, "--to-km", help="Last distance, km (inclusive)."),
+    step_km: float = typer.Option(5.0, "--step-km", help="Distance step, km."),
+    preset: str | None = PresetOpt,
+    device_file: Path | None = DeviceOpt,
+    sets: list[str] | None = SetOpt,
+    block_size: float | None = BlockOpt,
+    epsilon_sec: float | None = EpsSecOpt,
+    epsilon_cor: float | None = EpsCorOpt,
+    executor: str = typer.Option(
+        "serial", "--executor", help="serial, processes[:N], dask-local[:N] or dask://HOST:PORT."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Write a run directory (Parquet table + HTML report) under DIR."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Key rate vs distance for several protocols, with each protocol's maximal distance."""
+    from yotsuba.core.sweep import parse_executor
+    from yotsuba.qkd.distance_sweep import distance_grid, sweep
+    from yotsuba.qkd.result import PROTOCOLS
+
+    dev = _device(preset, device_file, sets)
+    opts = _options(block_size, epsilon_sec, epsilon_cor)
+    protos = [_check_protocol(p) for p in (protocols or list(PROTOCOLS))]
+    grid = distance_grid(from_km, to_km, step_km)
+    parse_executor(executor)  # fail on a bad spec before any work
+    if out is not None and out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a directory; give a directory path")
+    result = sweep(dev, protos, grid, opts, executor=executor)
+    run_path = _write_run(result, out, sys.argv) if out is not None else None
+    if as_json:
+        _emit_json({"run_dir": str(run_path) if run_path else None, **result.to_dict()})
+        return
+    rows = [
+        (m.protocol, _fmt(m.max_distance_km, " km", ".1f") + (f"  ({m.reason})" if m.reason else ""))
+        for m in result.max_distances
+    ]
+    _stderr_table(f"{dev.name}: maximal distance per protocol", rows)
+    if run_path is not None:
+        typer.echo(f"report: {run_path / 'report.html'}", err=True)
+        typer.echo(str(run_path))
+
+
+def _write_run(result: Any, out: Path, argv: list[str]) -> Path:
+    from yotsuba.core.store import create_run
+    from yotsuba.qkd.sweep_report import build_report
+
+    command = " ".join(["yotsuba", *argv[1:]]) if argv else "yotsuba qkd sweep"
+    config = {"device": result.device.model_dump(), "options": result.options.model_dump(),
+              "protocols": list(result.protocols), "distances_km": list(result.distances_km)}
+    with create_run(out, "qkd-sweep", config, command=list(argv)) as run:
+        run.write_table("rates", result.columns())
+        maxes = [m.to_dict() for m in result.max_distances]
+        run.write_table(
+            "max_distance",
+            {k: [m.get(k) for m in maxes] for k in ("protocol", "max_distance_km",
+                                                    "max_channel_loss_db", "reason")},
+        )
+        run.write_text("report.html", build_report(result, command=command).render())
+        run.manifest_extra(max_distance_km={m["protocol"]: m["max_distance_km"] for m in maxes})
+        path: Path = run.path
+    return path
+
+
+@app.command("presets")
+def presets_cmd(as_json: bool = JsonOpt) -> None:
+    """List the built-in device presets and their sources."""
+    from yotsuba.qkd.device import load_preset, preset_names
+
+    devices = [load_preset(n) for n in preset_names()]
+    if as_json:
+        _emit_json({"presets": [d.model_dump() for d in devices]})
+        return
+    for d in devices:
+        typer.echo(f"{d.name:20s} {d.source}")
