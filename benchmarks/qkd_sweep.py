@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -74,13 +75,14 @@ def bench_peer(points: int) -> dict[str, Any]:
     dev = load_preset("gys")
     distances = np.linspace(0.0, 120.0, points)
     losses = [float(channel_loss_db(dev, d)) for d in distances]
-    # Matched detector: efficiency eta_Bob, dark counts Y0 per window, misalignment e_d.
+    # Matched detector, as in tests/qkd/test_vs_tno.py: two detectors whose dark counts give
+    # Y0, misalignment e_d as a polarisation drift with sin^2(theta) = e_d, eta_Bob.
     det = standard_detector.customise(
-        dark_count_rate=dev.dark_count_probability,
-        polarization_drift=0,
-        error_detector=dev.misalignment_error,
-        efficiency_party=1,
+        dark_count_rate=1.0 - math.sqrt(1.0 - dev.dark_count_probability),
+        polarization_drift=math.asin(math.sqrt(dev.misalignment_error)),
+        efficiency_system=1.0,
         efficiency_detector=dev.detector_efficiency,
+        efficiency_party=dev.detector_efficiency,
     )
     peer = BB84FullyAsymptoticKeyRateEstimate(detector=det)
     t_peer, _ = _timed(lambda: [peer.optimize_rate(attenuation=loss) for loss in losses])

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from yotsuba.core.errors import ConfigError
 
 M = TypeVar("M", bound="YotsubaModel")
+_DECIMAL = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 class YotsubaModel(BaseModel):
@@ -105,9 +106,29 @@ def _parse(path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
     )
 
 
-def _describe(err: Mapping[str, Any]) -> str:
+def _field_bounds(model: type[BaseModel] | None, loc: tuple[str, ...]) -> dict[str, Any]:
+    """All of a field's numeric bounds (``ge``/``gt``/``le``/``lt``) from its declaration."""
+    field = None
+    for part in loc:
+        if model is None or part not in model.model_fields:
+            return {}
+        field = model.model_fields[part]
+        ann = field.annotation
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    bounds: dict[str, Any] = {}
+    for meta in field.metadata if field is not None else ():
+        for key in ("ge", "gt", "le", "lt"):
+            if getattr(meta, key, None) is not None:
+                bounds[key] = getattr(meta, key)
+    return bounds
+
+
+def _describe(err: Mapping[str, Any], model: type[BaseModel] | None = None) -> str:
     kind = err.get("type", "")
-    ctx = err.get("ctx") or {}
+    ctx = dict(err.get("ctx") or {})
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        # pydantic names only the bound broken; say the whole allowed range.
+        ctx = {**_field_bounds(model, tuple(str(p) for p in err.get("loc", ()))), **ctx}
     value = err.get("input")
     if kind == "extra_forbidden":
         return "unknown field; check its spelling against the documented field names"
@@ -129,8 +150,12 @@ def validation_error_to_config_error(
     path: str | None = None,
     lines: Mapping[tuple[str, ...], int] | None = None,
     prefix: tuple[str, ...] = (),
+    model: type[BaseModel] | None = None,
 ) -> ConfigError:
-    """Turn the first pydantic error into a one-line :class:`ConfigError`."""
+    """Turn the first pydantic error into a one-line :class:`ConfigError`.
+
+    With ``model``, an out-of-range message states the field's whole allowed range.
+    """
     err = exc.errors()[0]
     loc = tuple(str(p) for p in err.get("loc", ()))
     line = None
@@ -140,7 +165,7 @@ def validation_error_to_config_error(
             line = lines.get(full)
             full = full[:-1]
     field = ".".join(loc) if loc else None
-    return ConfigError(_describe(err), path=path, line=line, field=field)
+    return ConfigError(_describe(err, model), path=path, line=line, field=field)
 
 
 def build(model: type[M], data: Mapping[str, Any], *, source: str | None = None) -> M:
@@ -154,7 +179,7 @@ def build(model: type[M], data: Mapping[str, Any], *, source: str | None = None)
     try:
         return model.model_validate(dict(data))
     except ValidationError as exc:
-        raise validation_error_to_config_error(exc, path=source) from None
+        raise validation_error_to_config_error(exc, path=source, model=model) from None
 
 
 def load(model: type[M], path: str | Path, *, section: str | None = None) -> M:
@@ -183,7 +208,9 @@ def load(model: type[M], path: str | Path, *, section: str | None = None) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise validation_error_to_config_error(exc, path=str(p), lines=lines, prefix=prefix) from None
+        raise validation_error_to_config_error(
+            exc, path=str(p), lines=lines, prefix=prefix, model=model
+        ) from None
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
@@ -202,12 +229,10 @@ def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
-        # YAML 1.1 reads '1e-6' as a string; numbers are what users mean.
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                pass
+        # YAML 1.1 reads '1e-6' as a string; numbers are what users mean (but 'nan', 'inf'
+        # stay strings: a float field parses them itself, a text field keeps them as text).
+        if isinstance(value, str) and _DECIMAL.match(value.strip()):
+            value = float(value)
         out[key] = value
     return out
 
@@ -217,6 +242,7 @@ def with_overrides(config: M, items: Iterable[str], *, option: str = "--set") ->
 
     Unknown fields and out-of-range values raise :class:`ConfigError` naming the option.
     """
+    items = list(items)
     updates = parse_assignments(items)
     if not updates:
         return config
@@ -225,8 +251,13 @@ def with_overrides(config: M, items: Iterable[str], *, option: str = "--set") ->
         if key not in known:
             allowed = ", ".join(sorted(known))
             raise ConfigError(f"unknown field; allowed fields: {allowed}", path=option, field=key)
+    # A text field takes the value as typed (``name=2024`` is the text '2024', not a number).
+    raw = {k.strip(): v.strip() for k, _, v in (item.partition("=") for item in items)}
+    for key in updates:
+        if known[key].annotation is str:
+            updates[key] = raw[key]
     data = {**config.model_dump(), **updates}
     try:
         return type(config).model_validate(data)
     except ValidationError as exc:
-        raise validation_error_to_config_error(exc, path=option) from None
+        raise validation_error_to_config_error(exc, path=option, model=type(config)) from None

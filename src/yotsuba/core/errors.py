@@ -85,6 +85,10 @@ class MissingExtraError(InputError):
             f"run  pip install 'yotsuba[{extra}]'"
         )
 
+    def __reduce__(self) -> tuple[type[MissingExtraError], tuple[str, str]]:
+        # Rebuild from (module, extra) so the error survives pickling (process/Dask workers).
+        return (type(self), (self.module, self.extra))
+
 
 class InternalError(YotsubaError):
     """A bug: something yotsuba assumed turned out false."""

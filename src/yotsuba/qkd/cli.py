@@ -32,6 +32,11 @@ BlockOpt = typer.Option(
 )
 EpsSecOpt = typer.Option(None, "--epsilon-sec", help="decoy-finite: secrecy parameter (1e-10).")
 EpsCorOpt = typer.Option(None, "--epsilon-cor", help="decoy-finite: correctness parameter (1e-15).")
+BasisOpt = typer.Option(
+    None,
+    "--basis-probability",
+    help="Asymptotic protocols: efficient BB84 with this first-basis probability (default 1/2).",
+)
 JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 
 
@@ -45,16 +50,24 @@ def _device(preset: str | None, device_file: Path | None, sets: list[str] | None
     return with_overrides(dev, sets or [])
 
 
-def _options(block: float | None, eps_sec: float | None, eps_cor: float | None) -> Any:
+def _options(
+    block: float | None, eps_sec: float | None, eps_cor: float | None, basis: float | None = None
+) -> Any:
     from yotsuba.core.config import build
     from yotsuba.qkd.result import ProtocolOptions
 
-    given = {"block_size": block, "epsilon_sec": eps_sec, "epsilon_cor": eps_cor}
+    given = {"block_size": block, "epsilon_sec": eps_sec, "epsilon_cor": eps_cor,
+             "basis_probability": basis}
     data = {k: v for k, v in given.items() if v is not None}
     try:
         return build(ProtocolOptions, data)
     except InputError as exc:
-        raise InputError(str(exc).replace("block_size:", "--block-size:")) from None
+        msg = str(exc)
+        for field, flag in (("block_size", "--block-size"), ("epsilon_sec", "--epsilon-sec"),
+                            ("epsilon_cor", "--epsilon-cor"),
+                            ("basis_probability", "--basis-probability")):
+            msg = msg.replace(f"{field}:", f"{flag}:")
+        raise InputError(msg) from None
 
 
 def _fixed(mu: float | None, nu: float | None) -> dict[str, float] | None:
@@ -105,6 +118,7 @@ def rate_cmd(
     block_size: float | None = BlockOpt,
     epsilon_sec: float | None = EpsSecOpt,
     epsilon_cor: float | None = EpsCorOpt,
+    basis_probability: float | None = BasisOpt,
     mu: float | None = typer.Option(None, "--mu", help="Fix the signal intensity (else optimised)."),
     nu: float | None = typer.Option(None, "--nu", help="Fix the weak-decoy intensity."),
     as_json: bool = JsonOpt,
@@ -113,7 +127,7 @@ def rate_cmd(
     from yotsuba.qkd.rates import key_rate
 
     dev = _device(preset, device_file, sets)
-    opts = _options(block_size, epsilon_sec, epsilon_cor)
+    opts = _options(block_size, epsilon_sec, epsilon_cor, basis_probability)
     res = key_rate(dev, _check_protocol(protocol), distance_km, opts, _fixed(mu, nu))
     doc = {"device": dev.name, **res.to_dict()}
     if as_json:
@@ -144,6 +158,7 @@ def max_distance_cmd(
     block_size: float | None = BlockOpt,
     epsilon_sec: float | None = EpsSecOpt,
     epsilon_cor: float | None = EpsCorOpt,
+    basis_probability: float | None = BasisOpt,
     mu: float | None = typer.Option(None, "--mu", help="Fix the signal intensity (else optimised)."),
     nu: float | None = typer.Option(None, "--nu", help="Fix the weak-decoy intensity."),
     as_json: bool = JsonOpt,
@@ -152,7 +167,7 @@ def max_distance_cmd(
     from yotsuba.qkd.rates import max_distance
 
     dev = _device(preset, device_file, sets)
-    opts = _options(block_size, epsilon_sec, epsilon_cor)
+    opts = _options(block_size, epsilon_sec, epsilon_cor, basis_probability)
     res = max_distance(dev, _check_protocol(protocol), opts, _fixed(mu, nu))
     doc = {"device": dev.name, **res.to_dict()}
     if as_json:
@@ -183,6 +198,7 @@ def sweep_cmd(
     block_size: float | None = BlockOpt,
     epsilon_sec: float | None = EpsSecOpt,
     epsilon_cor: float | None = EpsCorOpt,
+    basis_probability: float | None = BasisOpt,
     executor: str = typer.Option(
         "serial", "--executor", help="serial, processes[:N], dask-local[:N] or dask://HOST:PORT."
     ),
@@ -197,7 +213,7 @@ def sweep_cmd(
     from yotsuba.qkd.result import PROTOCOLS
 
     dev = _device(preset, device_file, sets)
-    opts = _options(block_size, epsilon_sec, epsilon_cor)
+    opts = _options(block_size, epsilon_sec, epsilon_cor, basis_probability)
     protos = [_check_protocol(p) for p in (protocols or list(PROTOCOLS))]
     grid = distance_grid(from_km, to_km, step_km)
     parse_executor(executor)  # fail on a bad spec before any work

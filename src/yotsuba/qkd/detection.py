@@ -75,7 +75,7 @@ def coherent(device: Device, eta: float | FloatArray, mu: float | FloatArray) ->
     y0 = device.dark_count_probability
     p_no_signal = np.exp(-eta_a * mu_a)
     signal = -np.expm1(-eta_a * mu_a)  # 1 - exp(-eta mu), accurate for tiny eta mu
-    gain = 1.0 - (1.0 - y0) * p_no_signal
+    gain = signal + y0 * p_no_signal  # = 1 - (1 - Y0) exp(-eta mu), without cancellation
     error_gain = device.misalignment_error * signal + E0 * y0 * p_no_signal
     return _afterpulse(device, gain, error_gain)
 
@@ -95,9 +95,12 @@ def n_photon(device: Device, eta: float | FloatArray, n: int | FloatArray) -> St
     eta_a = np.asarray(eta, dtype=float)
     n_a = np.asarray(n, dtype=float)
     y0 = device.dark_count_probability
-    p_no_signal = np.power(1.0 - eta_a, n_a)
-    gain = 1.0 - (1.0 - y0) * p_no_signal
-    error_gain = device.misalignment_error * (1.0 - p_no_signal) + E0 * y0 * p_no_signal
+    with np.errstate(divide="ignore", invalid="ignore"):  # eta = 1: log1p(-1) = -inf
+        log_no_signal = np.where(n_a == 0, 0.0, n_a * np.log1p(-eta_a))
+    p_no_signal = np.exp(log_no_signal)
+    signal = -np.expm1(log_no_signal)  # 1 - (1 - eta)**n, accurate for tiny eta
+    gain = signal + y0 * p_no_signal
+    error_gain = device.misalignment_error * signal + E0 * y0 * p_no_signal
     return _afterpulse(device, gain, error_gain)
 
 

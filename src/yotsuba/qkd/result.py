@@ -23,19 +23,29 @@ PROTOCOLS: tuple[str, ...] = get_args(Protocol)
 class ProtocolOptions(YotsubaModel):
     """Options of the security analysis, separate from the device.
 
-    ``block_size`` and the epsilons are used by ``decoy-finite`` only; ``basis_probability``
-    (probability that Alice and Bob each pick the key basis) applies to the asymptotic
-    protocols: ``None`` means the textbook BB84 choice of 1/2 (sifting factor 1/2, as in
-    GLLP, Lo-Ma-Chen and Ma et al. 2005); a value in (0, 1) fixes it (efficient BB84).
+    ``block_size`` and the epsilons are used by ``decoy-finite`` only. ``basis_probability``
+    (probability that Alice and Bob each pick the first basis) applies to the asymptotic
+    protocols: ``None`` is textbook BB84 (each basis with probability 1/2, sifting factor 1/2,
+    as in GLLP, Lo-Ma-Chen and Ma et al. 2005); a value ``p`` in (0, 1) is efficient BB84 of
+    Lo-Chau-Ardehali with sifting factor ``p**2 + (1 - p)**2``. ``decoy-finite`` always
+    optimises its basis probability (Lim et al. 2014), so at long block sizes it can reach
+    slightly farther than the textbook-sifted asymptotic protocols.
     """
 
     block_size: float = Field(
-        1e10, gt=0.0, description="finite key: post-processing block size n_X (Lim et al. 2014)"
+        1e10,
+        gt=0.0,
+        description=(
+            "finite key: post-processing block size n_X of Lim et al. (PRA 89, 022307, 2014, "
+            "Sec. II step 4, Fig. 1: 1e4..1e9) = the number of X-basis (key-basis) detections, "
+            "all three intensities together, in one block; Alice sends N = n_X / (q^2 sum_k "
+            "p_k R_k) pulses to collect them and the rate is l / N bits per pulse"
+        ),
     )
     epsilon_sec: float = Field(1e-10, gt=0.0, lt=1.0, description="finite key: secrecy")
     epsilon_cor: float = Field(1e-15, gt=0.0, lt=1.0, description="finite key: correctness")
     basis_probability: float | None = Field(
-        None, gt=0.0, lt=1.0, description="asymptotic: key-basis probability q; None = 1/2"
+        None, gt=0.0, lt=1.0, description="asymptotic: probability p of the first basis; sifting p^2+(1-p)^2; None = 1/2"
     )
 
 
