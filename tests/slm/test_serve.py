@@ -413,3 +413,51 @@ def test_fast_decoder_matches_model_forward(model_dir: Path) -> None:
 
     for temperature in (0.0, 0.8):
         assert run(fast, temperature) == run(None, temperature)
+
+
+def test_int8_decoder_close_to_float_and_exact_on_grid(model_dir: Path) -> None:
+    """int8 decode steps: weights per-row symmetric int8 (w ~ s_r q, |q| <= 127) and 8-bit
+    activations, the scheme of LLM.int8()'s vector-wise quantisation without outliers (Dettmers
+    et al., NeurIPS 2022) and of llama.cpp's q8_0 (per 32 values there). Bound: the per-weight
+    error is <= s_r / 2, so each logit moves by a few hundredths of its scale; the test allows
+    5 % of the largest logit, and the memorised answer (a margin of several logits) must
+    survive; a wrong packing (e.g. transposed rows or a lost scale) misses by O(1)."""
+    from yotsuba.slm._batching import _FastDecoder, _generate, _int8_pack
+
+    model, tok = load_model(model_dir)
+    # the packed weight dequantises to the per-row grid: error <= half a step, per row
+    w = model.lm_head.weight.detach()
+    q = torch.ops.quantized.linear_unpack(_int8_pack(torch, w))[0]
+    step = w.abs().amax(dim=1, keepdim=True) / 127
+    assert torch.all((q.dequantize() - w).abs() <= step / 2 + 1e-7)
+    exact = _FastDecoder(torch, model)
+    small = _FastDecoder(torch, model, "int8")
+    with torch.inference_mode():
+        ids = torch.tensor([tok.encode(PROMPT)])
+        res = model(input_ids=ids, use_cache=True)
+        nxt = res.logits[:, -1].argmax(-1)
+        pos, mask = torch.tensor([ids.shape[1]]), torch.ones((1, ids.shape[1] + 1), dtype=bool)
+        a = exact.step(exact.start(res.past_key_values, ids.shape[1], 1), nxt, pos,
+                       ids.shape[1], mask)
+        res = model(input_ids=ids, use_cache=True)
+        b = small.step(small.start(res.past_key_values, ids.shape[1], 1), nxt, pos,
+                       ids.shape[1], mask)
+    scale = float(a.abs().max())
+    assert float((a - b).abs().max()) < 0.05 * scale
+    assert float((a - b).abs().max()) > 0  # it really ran the int8 path
+    reqs = [GenRequest(tok.encode(PROMPT), 40, temperature=0.0)]
+    out = _generate(torch, model, reqs, tok.eos_id, tok.pad_id, small)[0][0]
+    assert tok.decode(out) == ANSWER
+
+
+def test_int8_server_and_bad_quantize(model_dir: Path) -> None:
+    """`serve --quantize int8` answers over HTTP; a wrong mode is one clear InputError."""
+    engine = load_engine(model_dir)
+    with pytest.raises(InputError, match="--quantize int4: choose one of none, int8"):
+        create_app(engine, quantize="int4")
+    app = create_app(engine, max_tokens_limit=LIMIT, quantize="int8")
+    with ServerThread(app) as srv, httpx.Client(base_url=srv.url, timeout=60) as c:
+        doc = c.post("/v1/completions", json={"prompt": PROMPT, "max_tokens": 40,
+                                              "temperature": 0}).json()
+    assert doc["choices"][0]["text"] == ANSWER
+    assert app.state.scheduler.quantize == "int8"

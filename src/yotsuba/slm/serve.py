@@ -430,6 +430,26 @@ def _validation_message(errors: Sequence[Any]) -> tuple[str, str | None, str]:
     return f"{param or 'body'}: {e.get('msg')}", param, code
 
 
+def _check_quantize(engine: Engine, quantize: str) -> None:
+    """One clear line when ``quantize`` cannot apply to ``engine``."""
+    from yotsuba.slm._batching import QUANTIZE_MODES, _FastDecoder
+
+    if quantize not in QUANTIZE_MODES:
+        raise InputError(f"--quantize {quantize}: choose one of {', '.join(QUANTIZE_MODES)}")
+    if quantize == "none":
+        return
+    if not str(engine.device).startswith("cpu"):
+        raise InputError(
+            f"--quantize {quantize}: int8 decoding runs on the CPU only (this model is on "
+            f"{engine.device}); leave --quantize out on a GPU"
+        )
+    if not _FastDecoder.supports(engine.model):
+        raise InputError(
+            f"--quantize {quantize}: {engine.source} is not a plain Llama model (biases, another "
+            "activation or RoPE scaling); serve it without --quantize"
+        )
+
+
 def create_app(
     engine: Engine,
     *,
@@ -437,6 +457,7 @@ def create_app(
     max_batch: int = 8,
     window_s: float = 0.005,
     meter_factory: Callable[[], EnergyMeter] | None = None,
+    quantize: str = "none",
 ) -> Any:
     """The FastAPI application serving ``engine``.
 
@@ -452,6 +473,9 @@ def create_app(
         How long the batcher collects requests before running a batch (seconds).
     meter_factory
         Energy meter per batch; None uses :class:`yotsuba.core.energy.Meter`.
+    quantize
+        ``"none"`` (decode with the weights as loaded) or ``"int8"`` (decode steps with
+        per-row int8 weights and 8-bit activations; CPU and plain Llama models only).
 
     Examples
     --------
@@ -464,6 +488,7 @@ def create_app(
         raise InputError(f"--max-tokens-limit {max_tokens_limit}: must be >= 1")
     if max_batch < 1:
         raise InputError(f"--max-batch {max_batch}: must be >= 1")
+    _check_quantize(engine, quantize)
     require("fastapi", "slm")
     from contextlib import asynccontextmanager
 
@@ -482,6 +507,7 @@ def create_app(
         max_batch=max_batch,
         window_s=window_s,
         meter_factory=meter_factory or _default_meter,
+        quantize=quantize,
     )
 
     @asynccontextmanager
@@ -821,6 +847,7 @@ def serve(
     max_batch: int = 8,
     device: str = "cpu",
     on_ready: Callable[[Engine, str], None] | None = None,
+    quantize: str = "none",
 ) -> None:
     """Load ``path`` and serve it until interrupted (what ``yotsuba slm serve`` runs).
 
@@ -833,8 +860,14 @@ def serve(
     """
     if not 0 <= port <= 65535:
         raise InputError(f"--port {port}: must be 0..65535")
+    from yotsuba.slm._batching import QUANTIZE_MODES
+
+    if quantize not in QUANTIZE_MODES:  # before the (slow) load
+        raise InputError(f"--quantize {quantize}: choose one of {', '.join(QUANTIZE_MODES)}")
     engine = load_engine(path, device=device)
-    app = create_app(engine, max_tokens_limit=max_tokens_limit, max_batch=max_batch)
+    app = create_app(
+        engine, max_tokens_limit=max_tokens_limit, max_batch=max_batch, quantize=quantize
+    )
     require("uvicorn", "slm")
     import uvicorn
 
