@@ -7,7 +7,8 @@ same process and run:
 1. a model is made (tokenizer trained on the built-in maintenance corpus, a Llama of the
    chosen preset with its initial weights) and exported to GGUF (f16 or q8_0);
 2. ours: the GGUF is served by ``yotsuba.slm.serve`` on 127.0.0.1 and queried over HTTP,
-   one request at a time (single stream) and N requests at once (batched by the server);
+   one request at a time (single stream) and N requests at once (batched by the server),
+   once with the file's weights as loaded and once with ``--quantize int8`` (CPU only);
 3. llama.cpp: ``llama_cpp.Llama`` on the same file, the same prompts, greedy, one request at
    a time (llama-cpp-python's ``Llama`` has no request batching; its own server serialises
    requests, so the N-request figure is the same requests run in turn);
@@ -77,14 +78,15 @@ def _meter() -> Any:
 
 def bench_ours(
     gguf_path: Path, prompts: list[str], max_tokens: int, requests: int, concurrency: int,
-    device: str,
+    device: str, quantize: str = "none",
 ) -> dict[str, Any]:
     import httpx
 
     from yotsuba.slm.serve import ServerThread, create_app, load_engine
 
     engine = load_engine(gguf_path, device=device)
-    app = create_app(engine, max_tokens_limit=max_tokens, max_batch=concurrency)
+    app = create_app(engine, max_tokens_limit=max_tokens, max_batch=concurrency,
+                     quantize=quantize)
     out: dict[str, Any] = {}
     with ServerThread(app) as srv, httpx.Client(base_url=srv.url, timeout=600) as client:
 
@@ -297,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         _, prompts, gguf_path, hf_dir = made[0]
         ours = bench_ours(gguf_path, prompts, args.max_tokens, args.requests,
                           args.concurrency, device)
+        ours_int8 = None if device != "cpu" else bench_ours(
+            gguf_path, prompts, args.max_tokens, args.requests, args.concurrency, device, "int8")
         lcpp = bench_llama_cpp(gguf_path, prompts, args.max_tokens, args.requests,
                                args.concurrency)
         hf = bench_hf_generate(hf_dir, prompts, args.max_tokens, args.requests,
@@ -310,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         "gguf_bytes": size_bytes,
         "max_tokens": args.max_tokens,
         "ours": ours,
+        "ours_int8": ours_int8,
         "llama_cpp": lcpp,
         "llama_cpp_note": None if lcpp else (
             "llama-cpp-python is not installed: `pip install llama-cpp-python` (it compiles "
@@ -327,6 +332,11 @@ def main(argv: list[str] | None = None) -> int:
             ours[mode], base[mode], "j_per_token")
         doc["ratios"][f"{mode}_tokens_per_s_vs_hf_generate"] = _ratio(
             ours[mode], hf[mode], "tokens_per_s")
+        if ours_int8:
+            doc["ratios"][f"int8_{mode}_tokens_per_s_vs_{base_name}"] = _ratio(
+                ours_int8[mode], base[mode], "tokens_per_s")
+            doc["ratios"][f"int8_{mode}_j_per_token_vs_{base_name}"] = _ratio(
+                ours_int8[mode], base[mode], "j_per_token")
     if args.json:
         print(json.dumps(doc, indent=2))
         return 0
@@ -347,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{'-' if jpt is None else f'{jpt:.4f}'} J/tok ({m['energy_method']})")
 
     row("ours (serve, GGUF)", ours)
+    row("ours (serve --quantize int8)", ours_int8)
     row("llama.cpp (llama-cpp-python)", lcpp)
     row("HF generate()", hf)
     print(f"  largest batch in our server: {ours['largest_batch']}")

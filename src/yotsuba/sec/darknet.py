@@ -49,6 +49,10 @@ What it misses: slow scans spread over many sources below the thresholds (each s
 is not a scanner, though a port surge still fires if enough of them start together), scanners
 that randomise the fingerprinted fields, and IPv6 (counted by the reader, not analysed).
 
+This module holds the public API and the surge detector; packet classes and per-source
+statistics are in :mod:`yotsuba.sec._darknet_stats`, campaigns, documents, alerts and tables in
+:mod:`yotsuba.sec._darknet_report`.
+
 >>> import tempfile, pathlib
 >>> from yotsuba.sec.pcap import read_packets
 >>> from yotsuba.sec.synth_darknet import generate
@@ -72,16 +76,24 @@ import numpy as np
 from numba import njit
 
 from yotsuba.core.errors import InputError
+from yotsuba.sec._darknet_report import _alert, _campaigns, _source_doc, _tables
+from yotsuba.sec._darknet_stats import (
+    _PROTO_NAMES,
+    _classify,
+    _distinct_count,
+    _distinct_sources,
+    _known_mask,
+    _service_codes,
+    _service_name,
+    _source_stats,
+)
 from yotsuba.sec._io import ParseReport
-from yotsuba.sec.fingerprints import RULES, fingerprint_sources
-from yotsuba.sec.pcap import format_ipv4, parse_ipv4
+from yotsuba.sec.fingerprints import fingerprint_sources
+from yotsuba.sec.pcap import parse_ipv4
 
 __all__ = ["DarknetParams", "DarknetResult", "KnownScanner", "analyze", "load_known_scanners",
            "nice_bin_s"]
 
-_PROTO_NAMES = {0: "tcp", 1: "udp", 2: "icmp", 3: "ip"}
-_ICMP_PROBE = (8, 13, 15, 17)  # echo, timestamp, information, address mask requests
-_ICMP_BACKSCATTER = (0, 3, 4, 5, 11, 12, 14, 16, 18)  # replies and errors (Moore et al. 2006)
 _NICE_BINS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 21600,
                 43200, 86400)
 
@@ -153,6 +165,7 @@ def load_known_scanners(path: str | Path) -> list[KnownScanner]:
     Examples
     --------
     >>> import tempfile, pathlib
+    >>> from yotsuba.sec.pcap import format_ipv4
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "known.txt"
     >>> _ = p.write_text("# research\\n192.0.2.0/24 example-research\\n198.51.100.7\\n")
     >>> [(format_ipv4(k.net), k.prefix, k.label) for k in load_known_scanners(p)]
@@ -239,139 +252,6 @@ def _onsets(counts: Any, min_base: Any, window: Any, k: Any, min_count: Any, p_m
             out[i, 3] = p
             out[i, 4] = above
             break
-
-
-@njit(cache=True)
-def _distinct_sources(order: Any, sidx: Any, key: Any, n_keys: Any) -> Any:
-    """Distinct sources per key (key < 0: ignored); ``order`` must list each source's
-    packets contiguously, so one pass with a last-seen source per key counts them."""
-    last = np.full(n_keys, -1, dtype=np.int64)
-    cnt = np.zeros(n_keys, dtype=np.int64)
-    for o in order:
-        k = key[o]
-        if k < 0:
-            continue
-        s = sidx[o]
-        if last[k] != s:
-            last[k] = s
-            cnt[k] += 1
-    return cnt
-
-
-@njit(cache=True)
-def _pairs(order: Any, sidx: Any, sv: Any, n_sv: Any) -> Any:
-    """(source, service, packets) triples, one per distinct pair, in source order."""
-    last = np.full(n_sv, -1, dtype=np.int64)
-    slot = np.zeros(n_sv, dtype=np.int64)
-    n = order.size
-    ps = np.empty(n, dtype=np.int64)
-    pv = np.empty(n, dtype=np.int64)
-    pn = np.zeros(n, dtype=np.int64)
-    m = 0
-    for o in order:
-        s = sidx[o]
-        v = sv[o]
-        if last[v] != s:
-            last[v] = s
-            slot[v] = m
-            ps[m] = s
-            pv[m] = v
-            m += 1
-        pn[slot[v]] += 1
-    return ps[:m], pv[:m], pn[:m]
-
-
-# ------------------------------------------------------------------------------- analysis
-def _classify(cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    proto = cols["proto"]
-    flags = cols["tcp_flags"]
-    tcp = proto == 6
-    resp = tcp & ((flags & 0x14) != 0)  # ACK or RST
-    icmp = proto == 1
-    itype = cols["sport"]
-    probe = (tcp & ~resp) | (proto == 17) | (icmp & np.isin(itype, _ICMP_PROBE))
-    backscatter = resp | (icmp & np.isin(itype, _ICMP_BACKSCATTER))
-    return probe, backscatter
-
-
-def _service_codes(proto: np.ndarray, sport: np.ndarray, dport: np.ndarray) -> np.ndarray:
-    """``code << 16 | port``: code 0 TCP, 1 UDP, 2 ICMP (port = ICMP type), 3 other
-    (port = IP protocol number)."""
-    code = np.full(proto.shape, 3, dtype=np.int64)
-    code[proto == 6] = 0
-    code[proto == 17] = 1
-    code[proto == 1] = 2
-    port = np.where(code == 3, proto.astype(np.int64),
-                    np.where(code == 2, sport.astype(np.int64), dport.astype(np.int64)))
-    return (code << 16) | port
-
-
-def _service_name(sv: int) -> str:
-    code, port = sv >> 16, sv & 0xFFFF
-    if code == 2:
-        return f"icmp-{port}"
-    if code == 3:
-        return f"ip-proto-{port}"
-    return f"{port}/{_PROTO_NAMES[code]}"
-
-
-def _known_mask(src: np.ndarray, known: Sequence[KnownScanner]) -> tuple[np.ndarray, np.ndarray]:
-    hit = np.zeros(src.shape, dtype=bool)
-    which = np.full(src.shape, -1, dtype=np.int64)
-    s = src.astype(np.uint32)
-    for i, k in enumerate(known):
-        m = (s & np.uint32(k.mask)) == np.uint32(k.net)
-        which[m & ~hit] = i
-        hit |= m
-    return hit, which
-
-
-def _distinct_count(values: np.ndarray) -> int:
-    if values.size == 0:
-        return 0
-    lo, hi = int(values.min()), int(values.max())
-    if hi - lo < (1 << 27):
-        seen = np.zeros(hi - lo + 1, dtype=bool)
-        seen[values.astype(np.int64) - lo] = True
-        return int(seen.sum())
-    return int(np.unique(values).size)
-
-
-@dataclass
-class _Sources:
-    ip: np.ndarray  # uint32, sorted
-    packets: np.ndarray
-    targets: np.ndarray
-    ports: np.ndarray
-    first: np.ndarray
-    last: np.ndarray
-    index: np.ndarray  # per probe packet: its source's index
-    order: np.ndarray  # probe packets ordered by (source, destination)
-    pair_src: np.ndarray  # per (source, service): source index
-    pair_sv: np.ndarray  # ... service code
-    pair_n: np.ndarray  # ... packets
-
-
-def _source_stats(src: np.ndarray, dst: np.ndarray, ts: np.ndarray, sv: np.ndarray) -> _Sources:
-    key = (src.astype(np.uint64) << np.uint64(32)) | dst.astype(np.uint64)
-    order = np.argsort(key)
-    k_sorted = key[order]
-    s_sorted = src[order]
-    n = src.size
-    starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]]) if n else np.zeros(0, int)
-    ip = s_sorted[starts]
-    packets = np.diff(np.r_[starts, n])
-    new_pair = np.r_[True, k_sorted[1:] != k_sorted[:-1]] if n else np.zeros(0, bool)
-    targets = np.add.reduceat(new_pair.astype(np.int64), starts) if n else packets
-    ts_sorted = ts[order]
-    first = np.minimum.reduceat(ts_sorted, starts) if n else ts_sorted
-    last = np.maximum.reduceat(ts_sorted, starts) if n else ts_sorted
-    index = np.empty(n, dtype=np.int64)
-    index[order] = np.repeat(np.arange(starts.size), packets)
-    pair_src, pair_sv, pair_n = _pairs(order, index, sv, 1 << 18)
-    ports = np.bincount(pair_src, minlength=starts.size)
-    return _Sources(ip, packets, targets, ports, first, last, index, order, pair_src, pair_sv,
-                    pair_n)
 
 
 def analyze(cols: dict[str, np.ndarray], *, params: DarknetParams | None = None,
@@ -563,208 +443,3 @@ def analyze(cols: dict[str, np.ndarray], *, params: DarknetParams | None = None,
                                       campaign_of, campaigns, known_src, alerts, svc_codes,
                                       pk_series, src_series, c_series, c_pk, t0, bin_s,
                                       research))
-
-
-def _campaigns(cand: np.ndarray, tools: np.ndarray, vertical: np.ndarray, st: _Sources,
-               services_of: Any, prm: DarknetParams, bin_s: float,
-               campaign_of: np.ndarray) -> list[dict[str, Any]]:
-    groups: dict[tuple[str, tuple[int, ...]], list[int]] = {}
-    for i in cand.tolist():
-        svs, ns = services_of(i)
-        dom = (-1,) if vertical[i] else tuple(sorted(svs[ns * 2 >= ns.max()].tolist()))
-        groups.setdefault((str(tools[i]), dom), []).append(i)
-    gap = prm.campaign_gap_bins * bin_s
-    clusters: list[tuple[str, tuple[int, ...], list[int]]] = []
-    for (tool, dom), members in groups.items():
-        members.sort(key=lambda i: float(st.first[i]))
-        cur: list[int] = []
-        end = -math.inf
-        for i in members:
-            if cur and float(st.first[i]) > end + gap:
-                clusters.append((tool, dom, cur))
-                cur, end = [], -math.inf
-            cur.append(i)
-            end = max(end, float(st.last[i]))
-        if cur:
-            clusters.append((tool, dom, cur))
-    clusters = [c for c in clusters if len(c[2]) >= prm.min_campaign_sources]
-    clusters.sort(key=lambda c: -int(st.packets[c[2]].sum()))
-    out = []
-    for cid, (tool, dom, members) in enumerate(clusters):
-        idx = np.array(members)
-        campaign_of[idx] = cid
-        share: dict[int, int] = {}
-        for i in members:
-            svs, ns = services_of(i)
-            for s, k in zip(svs.tolist(), ns.tolist(), strict=True):
-                if k * 20 >= ns.sum():  # >= 5 % of that source's probes
-                    share[s] = share.get(s, 0) + k
-        svc = sorted(share, key=lambda s: -share[s])
-        packets = int(st.packets[idx].sum())
-        first, last = float(st.first[idx].min()), float(st.last[idx].max())
-        out.append({
-            "id": f"C{cid + 1}",
-            "tool": tool,
-            "signature": "vertical scan" if dom == (-1,) else
-            "+".join(_service_name(s) for s in dom),
-            "services": [_service_name(s) for s in svc],
-            "ports": [s & 0xFFFF for s in svc],
-            "n_sources": len(members),
-            "sources": [format_ipv4(int(st.ip[i])) for i in members[:500]],
-            "packets": packets,
-            "targets_max": int(st.targets[idx].max()),
-            "first_seen_ts_s": first,
-            "last_seen_ts_s": last,
-            "duration_s": last - first,
-            "rate_pps": packets / (last - first) if last > first else None,
-            "reason": f"{len(members)} sources with tool '{tool}', dominant ports "
-                      f"{'(vertical scan)' if dom == (-1,) else [s & 0xFFFF for s in dom]}, "
-                      f"active within {prm.campaign_gap_bins:g} bins of each other",
-        })
-    return out
-
-
-def _source_doc(i: int, st: _Sources, tools: np.ndarray, fp: Any, scanner: np.ndarray,
-                horizontal: np.ndarray, vertical: np.ndarray, rate: np.ndarray,
-                services_of: Any, campaign_of: np.ndarray, campaigns: list[dict[str, Any]],
-                darknet_size: int, t0: float) -> dict[str, Any]:
-    svs, _ = services_of(i)
-    r = float(rate[i])
-    kind = ("both" if horizontal[i] and vertical[i] else "horizontal" if horizontal[i]
-            else "vertical" if vertical[i] else None)
-    c = int(campaign_of[i])
-    return {
-        "src_ip": format_ipv4(int(st.ip[i])),
-        "tool": str(tools[i]),
-        "evidence": fp.evidence(i),
-        "packets": int(st.packets[i]),
-        "targets": int(st.targets[i]),
-        "ports": [int(s & 0xFFFF) for s in svs[:20].tolist()],
-        "services": [_service_name(int(s)) for s in svs[:20].tolist()],
-        "ports_count": int(st.ports[i]),
-        "is_scanner": bool(scanner[i]),
-        "scan_type": kind,
-        "first_seen_ts_s": float(st.first[i]),
-        "last_seen_ts_s": float(st.last[i]),
-        "first_seen_s": float(st.first[i] - t0),
-        "duration_s": float(st.last[i] - st.first[i]),
-        "rate_pps": r if math.isfinite(r) else None,
-        "internet_rate_pps": r * 2.0**32 / darknet_size if math.isfinite(r) else None,
-        "coverage": float(st.targets[i]) / darknet_size,
-        "campaign": campaigns[c]["id"] if c >= 0 else None,
-    }
-
-
-def _alert(kind: str, what: str, row: np.ndarray, series: np.ndarray, pk: np.ndarray,
-           mask: np.ndarray, bins: np.ndarray, src_index: np.ndarray, st: _Sources,
-           campaign_of: np.ndarray, t0: float, bin_s: float, n_bins: int,
-           campaign: dict[str, Any] | None) -> dict[str, Any]:
-    onset = int(row[0])
-    med, sigma, p, above = float(row[1]), float(row[2]), float(row[3]), int(row[4])
-    obs = int(series[onset])
-    base_pk = float(np.median(pk[max(0, onset - 24):onset]))
-    sel = mask & (bins >= onset)
-    before = mask & (bins < onset)
-    s_after, n_after = np.unique(src_index[sel], return_counts=True)
-    s_before = np.unique(src_index[before])
-    new = np.setdiff1d(s_after, s_before, assume_unique=True)
-    top = np.argsort(-n_after, kind="stable")[:5]
-    top_sources = [{"src_ip": format_ipv4(int(st.ip[s_after[j]])), "packets": int(n_after[j]),
-                    "campaign": None if campaign_of[s_after[j]] < 0
-                    else f"C{int(campaign_of[s_after[j]]) + 1}"} for j in top.tolist()]
-    camps = sorted({t["campaign"] for t in top_sources if t["campaign"]})
-    ratio = obs / max(med, 1.0)
-    severity = "high" if (ratio >= 10 or med == 0) else "medium" if ratio >= 3 else "low"
-    since = onset * bin_s
-    subject = f"port {what}" if kind == "port_surge" else f"campaign {what}"
-    expl = (
-        f"{subject}: {obs} distinct sources in the {bin_s:g} s bin starting {since:g} s into "
-        f"the capture, {ratio:.1f}x the baseline median of {med:g} (robust sd {sigma:.3g}) over "
-        f"the {min(onset, 24)} earlier bins; Poisson p = {p:.2g}; above the baseline in "
-        f"{above} of the {n_bins - onset} bins since; {s_after.size} sources sent "
-        f"{int(sel.sum())} packets from then on, {new.size} of them not seen here before; top: "
-        + ", ".join(f"{t['src_ip']} ({t['packets']})" for t in top_sources)
-        + (f"; campaigns {', '.join(camps)}" if camps else "")
-    )
-    return {
-        "kind": kind,
-        "service": what if kind == "port_surge" else None,
-        "campaign": what if kind == "campaign_surge" else None,
-        "tool": campaign["tool"] if campaign else None,
-        "time_s": t0 + since,
-        "since_s": since,
-        "bin_s": bin_s,
-        "observed_sources": obs,
-        "baseline_sources": med,
-        "baseline_robust_sd": sigma,
-        "ratio": ratio,
-        "p_value": p,
-        "elevated_bins": above,
-        "observed_packets": int(pk[onset]),
-        "baseline_packets": base_pk,
-        "sources": int(s_after.size),
-        "new_sources": int(new.size),
-        "packets_since": int(sel.sum()),
-        "top_sources": top_sources,
-        "campaigns": camps,
-        "severity": severity,
-        "explanation": expl,
-    }
-
-
-def _tables(st: _Sources, tools: np.ndarray, fp: Any, scanner: np.ndarray,
-            horizontal: np.ndarray, vertical: np.ndarray, rate: np.ndarray,
-            campaign_of: np.ndarray, campaigns: list[dict[str, Any]], known: np.ndarray,
-            alerts: list[dict[str, Any]], svc_codes: np.ndarray, pk_series: np.ndarray,
-            src_series: np.ndarray, c_series: np.ndarray, c_pk: np.ndarray, t0: float,
-            bin_s: float, research: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    keep = ~known
-    sources: dict[str, Any] = {
-        "src_ip": format_ipv4(st.ip[keep]),
-        "tool": tools[keep].astype(str),
-        "packets": st.packets[keep],
-        "targets": st.targets[keep],
-        "ports": st.ports[keep],
-        "is_scanner": scanner[keep],
-        "horizontal": horizontal[keep],
-        "vertical": vertical[keep],
-        "first_seen_ts_s": st.first[keep],
-        "last_seen_ts_s": st.last[keep],
-        "rate_pps": rate[keep],
-        "campaign": [f"C{c + 1}" if c >= 0 else None for c in campaign_of[keep].tolist()],
-    }
-    for r, rule in enumerate(RULES):
-        sources[f"matched_{rule.name}"] = fp.matched[keep, r]
-        sources[f"total_{rule.name}"] = fp.total[keep, r]
-    n_bins = pk_series.shape[1]
-    busy = np.flatnonzero(pk_series.sum(axis=1) >= 10)
-    port_series = {
-        "service": np.repeat([_service_name(int(svc_codes[i])) for i in busy.tolist()],
-                             n_bins).astype(str) if busy.size else np.zeros(0, dtype=str),
-        "bin": np.tile(np.arange(n_bins), busy.size),
-        "bin_start_ts_s": t0 + bin_s * np.tile(np.arange(n_bins), busy.size),
-        "packets": pk_series[busy].ravel(),
-        "sources": src_series[busy].ravel(),
-    }
-    n_c = c_series.shape[0]
-    campaign_series = {
-        "campaign": np.repeat([f"C{c + 1}" for c in range(n_c)], n_bins).astype(str)
-        if n_c else np.zeros(0, dtype=str),
-        "bin": np.tile(np.arange(n_bins), n_c),
-        "bin_start_ts_s": t0 + bin_s * np.tile(np.arange(n_bins), n_c),
-        "packets": c_pk.ravel(),
-        "sources": c_series.ravel(),
-    }
-    camp_t = {k: [c[k] for c in campaigns] for k in
-              ("id", "tool", "signature", "n_sources", "packets", "targets_max",
-               "first_seen_ts_s", "last_seen_ts_s", "rate_pps")}
-    camp_t["services"] = [",".join(c["services"]) for c in campaigns]
-    alert_t = {k: [a[k] for a in alerts] for k in
-               ("kind", "service", "campaign", "time_s", "since_s", "observed_sources",
-                "baseline_sources", "ratio", "p_value", "elevated_bins", "sources",
-                "new_sources", "severity", "explanation")}
-    research_t = {k: [r[k] for r in research] for k in
-                  ("src_ip", "label", "tool", "packets", "targets", "ports_count",
-                   "first_seen_ts_s", "last_seen_ts_s")}
-    return {"sources": sources, "research_scanners": research_t, "campaigns": camp_t,
-            "alerts": alert_t, "port_series": port_series, "campaign_series": campaign_series}

@@ -520,10 +520,8 @@ class _FastDecoder:
         return kv
 
     def _rms(self, x: Any, w: Any, eps: float) -> Any:
-        torch = self.torch
-        xf = x.to(torch.float32)
-        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
-        return w * xf.to(x.dtype)
+        # LlamaRMSNorm's arithmetic (float32 statistics, weight applied last) as one fused op
+        return self.torch.nn.functional.rms_norm(x, (x.shape[-1],), w, eps)
 
     def step(self, kv: list[tuple[Any, Any]], tokens: Any, pos: Any, slot: int,
              mask: Any) -> Any:
@@ -537,7 +535,7 @@ class _FastDecoder:
         n = tokens.shape[0]
         hd, nh, nkv = self.head_dim, self.n_head, self.n_kv
         x = f.embedding(tokens, self.embed)[:, None, :]  # (n, 1, C)
-        cos = self.cos[pos][:, None, None, :]  # (n, 1, 1, hd)
+        cos = self.cos[pos][:, None, None, :]  # (n, 1, 1, hd): broadcast over heads
         sin = self.sin[pos][:, None, None, :]
         # additive mask (n, 1, 1, slot + 1): 0 where attended, -inf elsewhere
         bias = torch.zeros(mask.shape, dtype=x.dtype).masked_fill_(~mask, float("-inf"))
@@ -548,12 +546,11 @@ class _FastDecoder:
             self.layers, kv, strict=True
         ):
             h = self._rms(x, w_in, eps_in)
-            q, k, v = self._lin(h, qkv).split([nh * hd, nkv * hd, nkv * hd], dim=-1)
-            q = q.view(n, 1, nh, hd).transpose(1, 2)
-            k = k.view(n, 1, nkv, hd).transpose(1, 2)
-            v = v.view(n, 1, nkv, hd).transpose(1, 2)
-            q = q * cos + torch.cat((-q[..., half:], q[..., :half]), dim=-1) * sin
-            k = k * cos + torch.cat((-k[..., half:], k[..., :half]), dim=-1) * sin
+            qk, v = self._lin(h, qkv).split([(nh + nkv) * hd, nkv * hd], dim=-1)
+            qk = qk.view(n, nh + nkv, 1, hd)  # RoPE on the query and key heads at once
+            qk = qk * cos + torch.cat((-qk[..., half:], qk[..., :half]), dim=-1) * sin
+            q, k = qk[:, :nh], qk[:, nh:]
+            v = v.view(n, nkv, 1, hd)
             kb[:, :, slot : slot + 1] = k
             vb[:, :, slot : slot + 1] = v
             # one query row per sequence: plain matmuls beat the flash kernel here; query heads
