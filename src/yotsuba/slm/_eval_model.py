@@ -107,7 +107,7 @@ def sequence_nll(
 
 @dataclass(frozen=True)
 class PerplexityResult:
-    """Token-weighted perplexity of held-out text (see the module docstring).
+    """Token-weighted perplexity of held-out text (see :mod:`yotsuba.slm.evaluate`).
 
     Attributes
     ----------
