@@ -232,3 +232,29 @@ def test_torchrun_two_cpu_ranks_fsdp_and_ddp(tmp_path: Path) -> None:
         assert torch.allclose(wa[k], ws[k], rtol=1e-3, atol=1e-5), k
     ckpt = tmp_path / "fsdp" / "checkpoints" / "step-0000006"
     assert (ckpt / "trainer_state.safetensors").is_file()
+
+
+def test_bf16_autocast_learns_and_keeps_fp32_master_weights(tmp_path: Path) -> None:
+    """`precision="bf16"` (the GPU default) runs on the CPU too: bf16 autocast for matmuls,
+    float32 master weights saved. bf16 keeps 8 mantissa bits (relative rounding 2^-9 = 0.2 %),
+    so the first loss equals the float32 one to 1 % and learning still halves it."""
+    cfg = TrainConfig(**{**SMALL.__dict__, "max_steps": 20, "precision": "bf16"})
+    r = train(TEXTS, tmp_path / "bf16", cfg)
+    ref = train(TEXTS, tmp_path / "fp32", TrainConfig(**{**SMALL.__dict__, "max_steps": 1}))
+    assert r.precision == "bf16-autocast"
+    first = r.loss_history[0]["loss"]
+    assert first == pytest.approx(ref.loss_history[0]["loss"], rel=0.01)
+    assert first != ref.loss_history[0]["loss"]  # autocast really ran in bf16
+    assert r.final_loss < 0.5 * first
+    assert all(t.dtype == torch.float32 for t in _weights(tmp_path / "bf16").values())
+
+
+def test_torch_compile_matches_eager(tmp_path: Path) -> None:
+    """`compile="on"` (the GPU default) trains through torch.compile (Inductor's C++ backend on
+    the CPU): the same losses as eager to float rounding (fused kernels reorder additions;
+    1e-4 relative over 6 steps)."""
+    base = {**SMALL.__dict__, "max_steps": 6}
+    eager = train(TEXTS, tmp_path / "eager", TrainConfig(**base))
+    comp = train(TEXTS, tmp_path / "comp", TrainConfig(**{**base, "compile": "on"}))
+    for a, b in zip(eager.loss_history, comp.loss_history, strict=True):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-4)
