@@ -54,6 +54,8 @@ def test_distill_json_has_the_contract_fields(capsys: pytest.CaptureFixture[str]
         assert key in doc, key
     assert doc["keys_match"] is True and doc["aborted"] is False
     assert doc["abort_reason"] is None
+    pa = doc["privacy_amplification"]  # the default hash: (I | T'), an (n - 1)-bit seed
+    assert pa["family"] == "modified-toeplitz" and pa["seed_bits"] == doc["sifted_bits"] - 1
     for stage in ("sifting", "error_correction", "verification", "privacy_amplification"):
         assert set(doc["stages"][stage]) >= {"seconds", "mbit_per_s"}
     assert doc["ec_efficiency"] == pytest.approx(
@@ -130,6 +132,7 @@ def test_distill_abort_is_a_record_not_a_failure(
         (["--pulses", "1e6", "--reconciliation", "turbo"], "--reconciliation"),
         (["--pulses", "1e6", "--latency-ms", "-1"], "--latency-ms"),
         (["--pulses", "1e6", "--channel", "udp"], "--channel"),
+        (["--pulses", "1e6", "--pa-hash", "sha256"], "--pa-hash"),
         (["--pulses", "1e6", "--set", "misalignment_error=0.7"], "misalignment_error"),
     ],
 )

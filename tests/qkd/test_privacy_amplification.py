@@ -12,8 +12,12 @@ from yotsuba.core.errors import InputError
 from yotsuba.qkd import _toeplitz
 from yotsuba.qkd.classical_channel import InMemoryChannel
 from yotsuba.qkd.privacy_amplification import (
+    ModifiedToeplitzHasher,
     ToeplitzHasher,
     amplify,
+    modified_toeplitz_hash,
+    modified_toeplitz_naive,
+    seed_length,
     toeplitz_hash,
     toeplitz_naive,
     toeplitz_ntt,
@@ -176,19 +180,87 @@ def test_bad_values_raise_input_error() -> None:
         ToeplitzHasher(np.zeros(5, np.uint8), 4, 2).hash(np.zeros(3, np.uint8))
 
 
-def test_amplify_posts_seed_and_yields_equal_keys() -> None:
+@pytest.mark.parametrize(("family", "seed_bits"), [("modified-toeplitz", 19_999),
+                                                    ("toeplitz", 26_999)])
+def test_amplify_posts_seed_and_yields_equal_keys(family: str, seed_bits: int) -> None:
     rng = np.random.default_rng(9)
     n, m = 20_000, 7_000
     key = rng.integers(0, 2, n, dtype=np.uint8)
     ch = InMemoryChannel()
-    r = amplify(key, key.copy(), m, ch, np.random.default_rng(1))
+    r = amplify(key, key.copy(), m, ch, np.random.default_rng(1), family)
     assert r.alice_key.size == m and np.array_equal(r.alice_key, r.bob_key)
     assert ch.stats.messages == 1 and ch.stats.bytes_bob_to_alice == 0
-    assert ch.stats.bytes_alice_to_bob >= (n + m - 1) // 8  # the packed seed crossed
-    assert r.seed_bits == n + m - 1 and not r.fallback_exact
+    assert ch.stats.bytes_alice_to_bob >= seed_bits // 8  # the packed seed crossed
+    assert r.seed_bits == seed_bits == seed_length(n, m, family) and not r.fallback_exact
+    assert r.to_dict()["family"] == family
     # Bob's hash with a different key differs (about half the bits), as a hash must.
-    other = amplify(key, 1 - key, m, InMemoryChannel(), np.random.default_rng(1))
+    other = amplify(key, 1 - key, m, InMemoryChannel(), np.random.default_rng(1), family)
     assert 0.4 < np.mean(other.alice_key != other.bob_key) < 0.6
+
+
+@st.composite
+def modified_problems(draw: st.DrawFn, max_n: int = 300) -> tuple[np.ndarray, np.ndarray, int]:
+    """A key, an (n - 1)-bit seed (none for m = n) and m in [1, n]; m = 1, n - 1, n often."""
+    n = draw(st.integers(1, max_n))
+    m = draw(st.one_of(st.just(1), st.just(max(1, n - 1)), st.just(n), st.integers(1, n)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return (
+        rng.integers(0, 2, n, dtype=np.uint8),
+        rng.integers(0, 2, seed_length(n, m), dtype=np.uint8),
+        m,
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(modified_problems())
+def test_modified_toeplitz_equals_naive_both_layouts(p: tuple[np.ndarray, np.ndarray, int]) -> None:
+    """(I | T') x by FFT (1-D, and the 2-D Good-Thomas layout forced) equals the plain
+    matrix product, including m > n - m (a tall T') and m = n (the identity)."""
+    key, seed, m = p
+    want = modified_toeplitz_naive(key, seed, m)
+    if m == key.size:
+        assert np.array_equal(want, key)  # no compression: the identity
+    assert np.array_equal(modified_toeplitz_hash(key, seed, m), want)
+    saved = _toeplitz.SMALL_N
+    _toeplitz.SMALL_N = 0
+    try:
+        got = ModifiedToeplitzHasher(seed, key.size, m).hash(key)
+    finally:
+        _toeplitz.SMALL_N = saved
+    assert np.array_equal(got, want)
+
+
+def test_modified_toeplitz_is_universal2_exhaustively() -> None:
+    """Hayashi and Tsurumaru (IEEE TIT 62, 2213, 2016): {(I_m | T')} is universal_2, i.e. for
+    every x != 0, Pr over the seed [H x = 0] <= 2^-m. Checked over all 2^5 seeds and all 63
+    non-zero x for n = 6, m = 3 (equality 1/8 wherever x[m:] != 0, and 0 where x[m:] = 0,
+    x[:m] != 0). A non-universal variant (e.g. dropping the identity) fails at x = e_0."""
+    n, m = 6, 3
+    seeds = [np.array([(s >> i) & 1 for i in range(n - 1)], np.uint8) for s in range(2 ** (n - 1))]
+    for v in range(1, 2**n):
+        x = np.array([(v >> i) & 1 for i in range(n)], np.uint8)
+        zero = sum(not modified_toeplitz_naive(x, s, m).any() for s in seeds) / len(seeds)
+        if x[m:].any():
+            assert zero == pytest.approx(2.0**-m)
+        else:
+            assert zero == 0.0
+
+
+def test_modified_toeplitz_million_bits_matches_ntt_and_bad_seed_length() -> None:
+    """At 1e6 bits the FFT path equals the exact NTT on the tail (XORed with the head)."""
+    rng = np.random.default_rng(3)
+    n, m = 1_000_000, 400_000
+    key = rng.integers(0, 2, n, dtype=np.uint8)
+    seed = rng.integers(0, 2, n - 1, dtype=np.uint8)
+    fast = modified_toeplitz_hash(key, seed, m)
+    exact = key[:m] ^ _toeplitz.ntt_middle_product(np.ascontiguousarray(key[m:]), seed, m)
+    assert np.array_equal(fast, exact)
+    with pytest.raises(InputError, match="needs n - 1 = 999999"):
+        modified_toeplitz_hash(key, seed[:-1], m)
+    with pytest.raises(InputError, match="identity and takes none"):
+        modified_toeplitz_hash(key[:10], seed[:3], 10)
+    with pytest.raises(InputError, match="choose one of modified-toeplitz, toeplitz"):
+        seed_length(10, 5, "sha256")
 
 
 def test_amplify_rejects_mismatched_keys() -> None:

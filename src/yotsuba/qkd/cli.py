@@ -309,6 +309,11 @@ ChannelOpt = typer.Option(
     "memory", "--channel", help="Classical channel: memory, or tcp (a real loopback socket)."
 )
 QberMaxOpt = typer.Option(0.11, "--qber-max", help="Abort above this Z-basis QBER (0..0.5).")
+PaHashOpt = typer.Option(
+    "modified-toeplitz",
+    "--pa-hash",
+    help="Privacy amplification hash: modified-toeplitz (I|T', n-1 seed bits) or toeplitz.",
+)
 
 
 def _chain_options(
@@ -319,8 +324,10 @@ def _chain_options(
     qber_max: float,
     eps_sec: float | None,
     eps_cor: float | None,
+    pa_hash: str = "modified-toeplitz",
 ) -> Any:
     from yotsuba.qkd.distill import ChainOptions
+    from yotsuba.qkd.privacy_amplification import PA_FAMILIES
     from yotsuba.qkd.reconciliation import RECONCILERS
 
     if reconciliation not in RECONCILERS:
@@ -330,7 +337,10 @@ def _chain_options(
         )
     if channel not in ("memory", "tcp"):
         raise InputError(f"--channel: unknown channel '{channel}'; choose memory or tcp")
+    if pa_hash not in PA_FAMILIES:
+        raise InputError(f"--pa-hash: unknown hash '{pa_hash}'; choose {', '.join(PA_FAMILIES)}")
     data: dict[str, Any] = {
+        "privacy_amplification": pa_hash,
         "reconciliation": reconciliation,
         "latency_ms": latency_ms,
         "seed": seed,
@@ -426,6 +436,7 @@ def distill_cmd(
     qber_max: float = QberMaxOpt,
     epsilon_sec: float | None = EpsSecOpt,
     epsilon_cor: float | None = EpsCorOpt,
+    pa_hash: str = PaHashOpt,
     out: Path | None = typer.Option(
         None, "--out", help="Write a run directory (stages table, manifest, final keys)."
     ),
@@ -438,7 +449,7 @@ def distill_cmd(
     dev = _device(preset, device_file, sets)
     n = _pulses(pulses)
     opts = _chain_options(
-        reconciliation, latency_ms, seed, channel, qber_max, epsilon_sec, epsilon_cor
+        reconciliation, latency_ms, seed, channel, qber_max, epsilon_sec, epsilon_cor, pa_hash
     )
     if distance_km < 0 or distance_km != distance_km:
         raise InputError(f"--distance-km = {distance_km} is out of range: must be >= 0")
@@ -477,6 +488,7 @@ def postprocess_cmd(
     qber_max: float = QberMaxOpt,
     epsilon_sec: float | None = EpsSecOpt,
     epsilon_cor: float | None = EpsCorOpt,
+    pa_hash: str = PaHashOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Distil two parties' raw-key files into final keys (written only if they match)."""
@@ -484,7 +496,7 @@ def postprocess_cmd(
     from yotsuba.qkd.keyfile import read_raw_key
 
     opts = _chain_options(
-        reconciliation, latency_ms, seed, channel, qber_max, epsilon_sec, epsilon_cor
+        reconciliation, latency_ms, seed, channel, qber_max, epsilon_sec, epsilon_cor, pa_hash
     )
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}: exists and is not a directory; give a directory path")

@@ -63,6 +63,9 @@ class ChainOptions(YotsubaModel):
     latency_ms: float = Field(0.0, ge=0.0, le=1e5, description="one-way channel latency, ms")
     channel: str = Field("memory", description="classical channel: memory or tcp")
     seed: int | None = Field(None, description="seed of the Monte Carlo and public randomness")
+    privacy_amplification: str = Field(
+        "modified-toeplitz", description="hash family: modified-toeplitz or toeplitz"
+    )
 
 
 @dataclass
@@ -388,7 +391,9 @@ def run_chain(
     pa = timer.run(
         "privacy_amplification",
         n,
-        lambda: amplify(sifted.x_alice, rec.corrected, length.bits, channel, rng),
+        lambda: amplify(
+            sifted.x_alice, rec.corrected, length.bits, channel, rng, options.privacy_amplification
+        ),
     )
     alice_final, bob_final = pa.alice_key, pa.bob_key
     result.extra["privacy_amplification"] = pa.to_dict()
@@ -430,11 +435,15 @@ def _warm_up(method: str, clock: Callable[[], float]) -> float:
     return float(clock() - t0)
 
 
-def _check_reconciliation(name: str) -> None:
+def _check_reconciliation(name: str, pa_hash: str = "modified-toeplitz") -> None:
+    from yotsuba.qkd.privacy_amplification import PA_FAMILIES
+
     if name not in RECONCILERS:
         raise InputError(
             f"--reconciliation: unknown method '{name}'; choose from {', '.join(RECONCILERS)}"
         )
+    if pa_hash not in PA_FAMILIES:
+        raise InputError(f"--pa-hash: unknown hash '{pa_hash}'; choose {', '.join(PA_FAMILIES)}")
 
 
 def distill(
@@ -462,7 +471,7 @@ def distill(
     from yotsuba.qkd.sifting import sift_records
 
     opts = options or ChainOptions()
-    _check_reconciliation(opts.reconciliation)
+    _check_reconciliation(opts.reconciliation, opts.privacy_amplification)
     if not (math.isfinite(distance_km) and distance_km >= 0):
         raise InputError(f"--distance-km = {distance_km} is out of range: must be >= 0")
     loss = float(channel_loss_db(device, distance_km))
@@ -508,7 +517,7 @@ def postprocess(
     from yotsuba.qkd.sifting import sift
 
     opts = options or ChainOptions()
-    _check_reconciliation(opts.reconciliation)
+    _check_reconciliation(opts.reconciliation, opts.privacy_amplification)
     warmup_s = _warm_up(opts.reconciliation, clock)
     rng = np.random.default_rng(opts.seed)
     timer = _Clock(clock)
