@@ -280,3 +280,26 @@ def test_amplify_rejects_mismatched_keys() -> None:
             InMemoryChannel(),
             np.random.default_rng(0),
         )
+
+
+@pytest.mark.parametrize("backend", ["ducc0", "scipy"])
+def test_both_fft_backends_equal_naive_on_the_2d_path(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ducc0 (default when installed) and scipy.fft (YOTSUBA_FFT=scipy, or no ducc0) give the
+    same exact bits on the Good-Thomas path, for both hash families."""
+    if backend == "ducc0":
+        pytest.importorskip("ducc0")
+    else:
+        monkeypatch.setenv("YOTSUBA_FFT", "scipy")
+    monkeypatch.setattr(_toeplitz, "SMALL_N", 0)
+    rng = np.random.default_rng(11)
+    n, m = 1500, 600
+    key = rng.integers(0, 2, n, dtype=np.uint8)
+    seed = rng.integers(0, 2, n + m - 1, dtype=np.uint8)
+    h = ToeplitzHasher(seed, n, m)
+    assert (h._spectrum._ducc is None) == (backend == "scipy")
+    assert np.array_equal(h.hash(key), toeplitz_naive(key, seed, m))
+    assert np.array_equal(h.hash(1 - key), toeplitz_naive(1 - key, seed, m))  # pooled buffers
+    ms = seed[: n - 1]
+    assert np.array_equal(modified_toeplitz_hash(key, ms, m), modified_toeplitz_naive(key, ms, m))
