@@ -218,30 +218,43 @@ class ToeplitzHasher:
     """
 
     def __init__(self, seed_bits: ArrayLike, n: int, m: int, workers: int = -1) -> None:
-        from yotsuba.qkd._toeplitz import SeedSpectrum
-
         if n < 1:
             raise InputError(f"n = {n} key bits is out of range: must be >= 1")
         self.n, self.m = int(n), int(m)
-        _, self._seed = _check(np.zeros(self.n, np.uint8), seed_bits, self.m)
-        self._spectrum = SeedSpectrum(self._seed, self.n, self.m, workers)
+        _, seed = _check(np.zeros(self.n, np.uint8), seed_bits, self.m)
+        self._prepare(seed, self.n, workers)
+
+    def _prepare(self, seed: Bits, cols: int, workers: int) -> None:
+        """The seed's transform for an ``m x cols`` Toeplitz product (none if ``cols = 0``)."""
+        from yotsuba.qkd._toeplitz import SeedSpectrum
+
+        self._seed = seed
+        self._spectrum = SeedSpectrum(seed, cols, self.m, workers) if cols else None
         self.tolerance = ROUNDING_TOLERANCE
         self.last_max_rounding_error = 0.0
         self.last_fallback_exact = False
 
-    def hash(self, key_bits: ArrayLike) -> Bits:
-        """The ``m`` output bits ``T key mod 2`` (``uint8``)."""
+    def _key(self, key_bits: ArrayLike) -> Bits:
         key = _bits(key_bits, "key_bits")
         if key.size != self.n:
             raise InputError(f"key_bits has {key.size} bits; this hasher takes n = {self.n}")
-        y, err = self._spectrum.middle_product(key)
+        return key
+
+    def _product(self, x: Bits) -> Bits:
+        """Toeplitz times ``x`` mod 2 by FFT, recomputed by NTT if the runtime check fails."""
+        assert self._spectrum is not None
+        y, err = self._spectrum.middle_product(x)
         self.last_max_rounding_error = err
         self.last_fallback_exact = not err < self.tolerance
         if self.last_fallback_exact:
             from yotsuba.qkd._toeplitz import ntt_middle_product
 
-            y = ntt_middle_product(key, self._seed, self.m)
+            y = ntt_middle_product(x, self._seed, self.m)
         return y
+
+    def hash(self, key_bits: ArrayLike) -> Bits:
+        """The ``m`` output bits ``T key mod 2`` (``uint8``)."""
+        return self._product(self._key(key_bits))
 
 
 def toeplitz_hash(key_bits: ArrayLike, seed_bits: ArrayLike, m: int, workers: int = -1) -> Bits:
@@ -338,7 +351,7 @@ def modified_toeplitz_naive(key_bits: ArrayLike, seed_bits: ArrayLike, m: int) -
     return k[:m] ^ ((T.astype(np.int64) @ k[m:].astype(np.int64)) & 1).astype(np.uint8)
 
 
-class ModifiedToeplitzHasher:
+class ModifiedToeplitzHasher(ToeplitzHasher):
     """``(I_m | T')`` with ``T'``'s transform prepared; hashes many keys (see the module).
 
     Parameters and attributes as :class:`ToeplitzHasher`, with an ``n - 1``-bit seed (none
@@ -352,35 +365,19 @@ class ModifiedToeplitzHasher:
     """
 
     def __init__(self, seed_bits: ArrayLike, n: int, m: int, workers: int = -1) -> None:
-        from yotsuba.qkd._toeplitz import SeedSpectrum
-
         if n < 1:
             raise InputError(f"n = {n} key bits is out of range: must be >= 1")
         self.n, self.m = int(n), int(m)
-        _, self._seed = _check_modified(np.zeros(self.n, np.uint8), seed_bits, self.m)
-        n2 = self.n - self.m
-        self._spectrum = SeedSpectrum(self._seed, n2, self.m, workers) if n2 else None
-        self.tolerance = ROUNDING_TOLERANCE
-        self.last_max_rounding_error = 0.0
-        self.last_fallback_exact = False
+        _, seed = _check_modified(np.zeros(self.n, np.uint8), seed_bits, self.m)
+        self._prepare(seed, self.n - self.m, workers)
 
     def hash(self, key_bits: ArrayLike) -> Bits:
         """The ``m`` output bits ``key[:m] XOR T' key[m:]`` (``uint8``)."""
-        key = _bits(key_bits, "key_bits")
-        if key.size != self.n:
-            raise InputError(f"key_bits has {key.size} bits; this hasher takes n = {self.n}")
-        m = self.m
+        key = self._key(key_bits)
         if self._spectrum is None:
             return key.copy()
-        tail = np.ascontiguousarray(key[m:])
-        y, err = self._spectrum.middle_product(tail)
-        self.last_max_rounding_error = err
-        self.last_fallback_exact = not err < self.tolerance
-        if self.last_fallback_exact:
-            from yotsuba.qkd._toeplitz import ntt_middle_product
-
-            y = ntt_middle_product(tail, self._seed, m)
-        np.bitwise_xor(y, key[:m], out=y)
+        y = self._product(np.ascontiguousarray(key[self.m :]))
+        np.bitwise_xor(y, key[: self.m], out=y)
         return y
 
 
