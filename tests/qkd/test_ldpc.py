@@ -245,3 +245,18 @@ def test_never_success_with_a_mismatch(
         assert np.array_equal(res.corrected, alice)
     else:
         assert res.details["frames_failed"] > 0 and res.reason
+
+
+def test_plan_spreads_the_key_evenly_over_frames() -> None:
+    """With the key length known, no frame is mostly padding: every frame carries
+    ceil(N / frames) key bits and is punctured for that length, so the first-attempt
+    efficiency m - p = f_start l h holds per frame (up to rounding and the puncturing cap)."""
+    h = float(binary_entropy(0.03))
+    code, full = plan_frames(0.03, N_TEST, f_start=1.05, f_end=1.3, rounds=5)
+    n_key = full.key_bits * 2 + 100  # three frames, the last one nearly empty if not spread
+    _, plan = plan_frames(0.03, N_TEST, f_start=1.05, f_end=1.3, rounds=5, key_length=n_key)
+    assert plan.key_bits == -(-n_key // 3) < full.key_bits
+    assert plan.key_bits + plan.punctured + plan.shortened == code.n
+    assert full.punctured <= plan.punctured <= code.max_punctured
+    f_first = plan.leak_bits() / (plan.key_bits * h)
+    assert f_first == pytest.approx(1.05, abs=1e-3) or plan.punctured == code.max_punctured

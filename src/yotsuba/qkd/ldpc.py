@@ -123,6 +123,7 @@ def plan_frames(
     f_end: float,
     rounds: int,
     code_seed: int = 1,
+    key_length: int | None = None,
 ) -> tuple[LdpcCode, FramePlan]:
     """Choose the mother code and the puncturing/shortening for a QBER estimate.
 
@@ -145,6 +146,9 @@ def plan_frames(
         Retry rounds (``>= 0``).
     code_seed
         Seed of the code construction.
+    key_length
+        Key bits to reconcile, if known: the key is then spread evenly over the frames and
+        the puncturing set for that frame length (no mostly-padding last frame).
 
     Examples
     --------
@@ -170,6 +174,16 @@ def plan_frames(
     p0, s0, ell = _frame_split(code, h, f_start)
     p_end = max(0, math.floor(code.m - f_end * ell * h))
     p_end = min(p_end, p0)
+    if key_length is not None and key_length > 0:
+        # Spread the key evenly over the frames it needs and puncture for that length, so
+        # that no frame is mostly padding that still discloses a full syndrome.
+        frames = -(-key_length // ell)
+        ell2 = -(-key_length // frames)
+        if ell2 < ell:
+            p2 = min(code.max_punctured, max(p0, math.ceil(code.m - f_start * ell2 * h)))
+            if p2 + ell2 <= n:
+                p0, s0, ell = p2, n - p2 - ell2, ell2
+                p_end = min(p0, max(0, math.floor(code.m - f_end * ell * h)))
     step = math.ceil((p0 - p_end) / rounds) if rounds > 0 and p0 > p_end else 0
     return code, FramePlan(chosen, n, code.m, ell, p0, s0, step, rounds if step else 0)
 
@@ -328,6 +342,7 @@ class LdpcReconciler:
             f_end=self.f_end,
             rounds=self.reveal_rounds,
             code_seed=self.code_seed,
+            key_length=n_key,
         )
         ell = plan.key_bits
         frames = -(-n_key // ell)
