@@ -148,7 +148,7 @@ class BatchScheduler:
         without the module machinery); False, or another model, uses the model's forward.
     quantize
         Weights of the fast decode steps: ``"none"`` (as loaded) or ``"int8"`` (per-row int8
-        weights, 8-bit activations, int8 matmuls; CPU only; about a quarter of the weight
+        weights, 7-bit activations, int8 matmuls; CPU only; about a quarter of the weight
         bytes per token). Prefill always runs the model's own weights.
 
     Examples
@@ -483,7 +483,12 @@ class _FastDecoder:
                     f"quantize = 'int8' runs on the CPU only (the model is on {device}): "
                     "serve without --quantize on a GPU"
                 )
-            self._lin = torch.ops.quantized.linear_dynamic
+            # reduce_range: 7-bit activations. fbgemm's AVX2 kernel sums u8 x s8 pairs into
+            # int16 (vpmaddubsw), which saturates with 8-bit activations (2 * 255 * 127 >
+            # 32767) and garbles the output on CPUs without AVX512-VNNI; 7 bits cannot
+            # overflow (2 * 127 * 127 < 32767). This is PyTorch's own default for fbgemm.
+            dyn = torch.ops.quantized.linear_dynamic
+            self._lin = lambda x, w: dyn(x, w, True)
             self.lm_head = _int8_pack(torch, self.lm_head)
             self.layers = [
                 (w_in, e_in, _int8_pack(torch, qkv), _int8_pack(torch, w_o), w_post, e_post,
@@ -582,7 +587,7 @@ def _int8_pack(torch: Any, w: Any) -> Any:
 
     Weight ``w[r, c] ~ s_r q[r, c]`` with ``s_r = max_c |w[r, c]| / 127`` and ``q`` in
     [-127, 127]; at run time ``torch.ops.quantized.linear_dynamic`` quantizes the activations
-    to 8 bits per call (one affine scale per call) and multiplies in int8 with int32
+    to 7 bits per call (one affine scale per call; ``reduce_range``, see :class:`_FastDecoder`) and multiplies in int8 with int32
     accumulation (fbgemm/oneDNN), as llama.cpp's q8_0 path quantizes activations to 8 bits
     per 32-value block. A quarter of the float32 weight bytes are read per token.
     """
