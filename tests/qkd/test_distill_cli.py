@@ -54,8 +54,10 @@ def test_distill_json_has_the_contract_fields(capsys: pytest.CaptureFixture[str]
         assert key in doc, key
     assert doc["keys_match"] is True and doc["aborted"] is False
     assert doc["abort_reason"] is None
-    pa = doc["privacy_amplification"]  # the default hash: (I | T'), an (n - 1)-bit seed
-    assert pa["family"] == "modified-toeplitz" and pa["seed_bits"] == doc["sifted_bits"] - 1
+    pa = doc["privacy_amplification"]  # the default hash: (I | T') over GF(65537)
+    n_sym = -(-doc["sifted_bits"] // 16)
+    assert pa["family"] == "toeplitz-gf65537" and pa["seed_bits"] == 17 * (n_sym - 1)
+    assert doc["final_key_bits"] == 16 * (pa["hash_symbols"] - pa["reserve_symbols"])
     for stage in ("sifting", "error_correction", "verification", "privacy_amplification"):
         assert set(doc["stages"][stage]) >= {"seconds", "mbit_per_s"}
     assert doc["ec_efficiency"] == pytest.approx(

@@ -259,7 +259,9 @@ def test_modified_toeplitz_million_bits_matches_ntt_and_bad_seed_length() -> Non
         modified_toeplitz_hash(key, seed[:-1], m)
     with pytest.raises(InputError, match="identity and takes none"):
         modified_toeplitz_hash(key[:10], seed[:3], 10)
-    with pytest.raises(InputError, match="choose one of modified-toeplitz, toeplitz"):
+    with pytest.raises(
+        InputError, match="choose one of toeplitz-gf65537, modified-toeplitz, toeplitz"
+    ):
         seed_length(10, 5, "sha256")
 
 

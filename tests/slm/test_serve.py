@@ -417,11 +417,13 @@ def test_fast_decoder_matches_model_forward(model_dir: Path) -> None:
 
 def test_int8_decoder_close_to_float_and_exact_on_grid(model_dir: Path) -> None:
     """int8 decode steps: weights per-row symmetric int8 (w ~ s_r q, |q| <= 127) and 7-bit
-    activations (8 saturate fbgemm's AVX2 int16 pair sums; this test failed on such a CPU), the scheme of LLM.int8()'s vector-wise quantisation without outliers (Dettmers
-    et al., NeurIPS 2022) and of llama.cpp's q8_0 (per 32 values there). Bound: the per-weight
-    error is <= s_r / 2, so each logit moves by a few hundredths of its scale; the test allows
-    5 % of the largest logit, and the memorised answer (a margin of several logits) must
-    survive; a wrong packing (e.g. transposed rows or a lost scale) misses by O(1)."""
+    activations (8 saturate fbgemm's AVX2 int16 pair sums; this test failed on such a CPU), the
+    scheme of LLM.int8()'s vector-wise quantisation without outliers (Dettmers et al., NeurIPS
+    2022) and of llama.cpp's q8_0 (per 32 values there). Bound: the per-weight error is <= s_r /
+    2, so each logit moves by a few hundredths of its scale; the test allows 5 % of the largest
+    logit, and the memorised answer (a margin of several logits) must survive; a wrong packing
+    (e.g. transposed rows or a lost scale) misses by O(1).
+    """
     from yotsuba.slm._batching import _FastDecoder, _generate, _int8_pack
 
     model, tok = load_model(model_dir)

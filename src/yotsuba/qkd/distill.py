@@ -64,7 +64,8 @@ class ChainOptions(YotsubaModel):
     channel: str = Field("memory", description="classical channel: memory or tcp")
     seed: int | None = Field(None, description="seed of the Monte Carlo and public randomness")
     privacy_amplification: str = Field(
-        "modified-toeplitz", description="hash family: modified-toeplitz or toeplitz"
+        "toeplitz-gf65537",
+        description="hash family: toeplitz-gf65537, modified-toeplitz or toeplitz",
     )
 
 
@@ -397,6 +398,8 @@ def run_chain(
     )
     alice_final, bob_final = pa.alice_key, pa.bob_key
     result.extra["privacy_amplification"] = pa.to_dict()
+    if pa.abort_reason:
+        return stop(pa.abort_reason)
     result.final_key_bits = int(alice_final.size)
     result.keys_match = bool(np.array_equal(alice_final, bob_final))
     result.alice_key, result.bob_key = alice_final, bob_final
@@ -405,7 +408,7 @@ def run_chain(
     return result
 
 
-def _warm_up(method: str, clock: Callable[[], float]) -> float:
+def _warm_up(method: str, clock: Callable[[], float], pa_family: str = "toeplitz-gf65537") -> float:
     """Run every stage once on a small block, untimed by the stage clock.
 
     The first call of a compiled kernel in a process loads it from numba's cache (or compiles
@@ -431,11 +434,11 @@ def _warm_up(method: str, clock: Callable[[], float]) -> float:
     b = a ^ (rng.random(a.size) < 0.02).astype(np.uint8)
     rec = get_reconciler(method).reconcile(a, b, 0.02, ch, rng)
     verify(a, rec.corrected, 1e-15, ch, rng)
-    amplify(a, a.copy(), a.size // 2, ch, rng)
+    amplify(a, a.copy(), a.size // 2, ch, rng, pa_family)
     return float(clock() - t0)
 
 
-def _check_reconciliation(name: str, pa_hash: str = "modified-toeplitz") -> None:
+def _check_reconciliation(name: str, pa_hash: str = "toeplitz-gf65537") -> None:
     from yotsuba.qkd.privacy_amplification import PA_FAMILIES
 
     if name not in RECONCILERS:
@@ -478,7 +481,7 @@ def distill(
     params, predicted = protocol_parameters(
         device, loss, int(pulses), opts.epsilon_sec, opts.epsilon_cor
     )
-    warmup_s = _warm_up(opts.reconciliation, clock)
+    warmup_s = _warm_up(opts.reconciliation, clock, opts.privacy_amplification)
     rng = np.random.default_rng(opts.seed)
     timer = _Clock(clock)
     records = timer.run(
@@ -518,7 +521,7 @@ def postprocess(
 
     opts = options or ChainOptions()
     _check_reconciliation(opts.reconciliation, opts.privacy_amplification)
-    warmup_s = _warm_up(opts.reconciliation, clock)
+    warmup_s = _warm_up(opts.reconciliation, clock, opts.privacy_amplification)
     rng = np.random.default_rng(opts.seed)
     timer = _Clock(clock)
     with open_channel(opts.channel, opts.latency_ms / 1e3) as channel:

@@ -61,7 +61,7 @@ True
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -73,6 +73,7 @@ from yotsuba.qkd.reconciliation import Bits
 
 __all__ = [
     "PA_FAMILIES",
+    "PRIME_FAMILY",
     "ROUNDING_TOLERANCE",
     "AmplificationResult",
     "ModifiedToeplitzHasher",
@@ -86,7 +87,8 @@ __all__ = [
     "toeplitz_ntt",
 ]
 
-PA_FAMILIES = ("modified-toeplitz", "toeplitz")  # the first is the chain's default
+PRIME_FAMILY = "toeplitz-gf65537"  # modified Toeplitz over GF(65537): yotsuba.qkd.prime_toeplitz
+PA_FAMILIES = (PRIME_FAMILY, "modified-toeplitz", "toeplitz")  # the first is the chain's default
 
 ROUNDING_TOLERANCE = 0.25  # max |float - nearest integer| accepted before an exact recompute
 NAIVE_MAX_ENTRIES = 4_000_000  # m * n above which toeplitz_naive refuses (memory, time)
@@ -295,10 +297,13 @@ def toeplitz_hash(key_bits: ArrayLike, seed_bits: ArrayLike, m: int, workers: in
 
 
 def seed_length(n: int, m: int, family: str = "modified-toeplitz") -> int:
-    """Public seed bits of an ``m x n`` hash of ``family``.
+    """Public seed bits of an ``m x n`` hash of ``family`` (for GF(65537): 17 bits for each of
+    the ``ceil(n/16) - 1`` seed symbols, whatever ``m``).
 
     >>> seed_length(1000, 400, "toeplitz"), seed_length(1000, 400), seed_length(5, 5)
     (1399, 999, 0)
+    >>> seed_length(1000, 400, "toeplitz-gf65537")
+    1054
     """
     if family not in PA_FAMILIES:
         raise InputError(
@@ -306,6 +311,8 @@ def seed_length(n: int, m: int, family: str = "modified-toeplitz") -> int:
         )
     if family == "toeplitz":
         return n + m - 1
+    if family == PRIME_FAMILY:
+        return 17 * (-(-n // 16) - 1)
     return 0 if m == n else n - 1  # m x (n - m) Toeplitz part; none for the identity
 
 
@@ -420,6 +427,14 @@ class AmplificationResult:
         Largest distance of a float output from its integer, over both keys.
     fallback_exact
         Whether the runtime check sent a key to the exact NTT.
+    family
+        The hash family used.
+    abort_reason
+        Set (and the keys empty) when no key came out: for GF(65537), a block whose
+        rejection step ran short (probability below ``2**-100``) or whose bound leaves no
+        whole symbol.
+    details
+        Family-specific figures (GF(65537): hash and reserve symbols, rejected symbols).
     """
 
     alice_key: Bits
@@ -430,6 +445,8 @@ class AmplificationResult:
     max_rounding_error: float
     fallback_exact: bool
     family: str = "modified-toeplitz"
+    abort_reason: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready figures (without the keys)."""
@@ -440,6 +457,7 @@ class AmplificationResult:
             "seconds": self.seconds,
             "max_rounding_error": self.max_rounding_error,
             "fallback_exact": self.fallback_exact,
+            **self.details,
         }
 
 
@@ -468,7 +486,9 @@ def amplify(
     rng
         Source of the public seed.
     family
-        ``"modified-toeplitz"`` (default) or ``"toeplitz"`` (see the module docstring).
+        ``"modified-toeplitz"`` (default here), ``"toeplitz"`` (see the module docstring) or
+        ``"toeplitz-gf65537"`` (:mod:`yotsuba.qkd.prime_toeplitz`; the chain's default): its
+        key is ``16 (m' - r)`` bits, a little under ``m``.
 
     Returns
     -------
@@ -490,6 +510,8 @@ def amplify(
     n = a.size
     if n < 1 or not (1 <= m <= n):
         raise InputError(f"m = {m} output bits is out of range: must be 1 <= m <= n = {n}")
+    if family == PRIME_FAMILY:
+        return _amplify_prime(a, b, m, channel, rng)
     bits = seed_length(n, m, family)
     seed = rng.integers(0, 2, bits, dtype=np.uint8)
     received = channel.post(
@@ -514,3 +536,58 @@ def amplify(
         fallback_exact=fb or hasher.last_fallback_exact,
         family=family,
     )
+
+
+def _amplify_prime(
+    a: Bits, b: Bits, m: int, channel: Channel, rng: np.random.Generator
+) -> AmplificationResult:
+    """:func:`amplify` for the GF(65537) family: the seed crosses as 16 low bits + 1 high bit
+    per symbol; both keys are hashed to ``m'`` symbols and turned into bits by rejection."""
+    from yotsuba.qkd.prime_toeplitz import PRIME, PrimeToeplitzHasher, extract_bits, layout
+
+    lay = layout(a.size, m)
+    details: dict[str, Any] = {
+        "hash_symbols": lay.hash_symbols,
+        "reserve_symbols": lay.reserve_symbols,
+        "rejected_symbols": None,
+    }
+
+    def result(ya: Bits, yb: Bits, seconds: float, err: float, fb: bool,
+               reason: str | None) -> AmplificationResult:
+        return AmplificationResult(
+            alice_key=ya, bob_key=yb, m=int(ya.size), seed_bits=lay.seed_bits, seconds=seconds,
+            max_rounding_error=err, fallback_exact=fb, family=PRIME_FAMILY, abort_reason=reason,
+            details=details,
+        )
+
+    empty = np.zeros(0, dtype=np.uint8)
+    if lay.out_bits <= 0:
+        return result(empty, empty, 0.0, 0.0, False,
+                      f"non-positive key length: {m} bits allow {lay.hash_symbols} GF(65537) "
+                      f"symbols, not more than the {lay.reserve_symbols} held in reserve")
+    seed = rng.integers(0, PRIME, lay.seed_symbols, dtype=np.int32)
+    received = channel.post(
+        "pa_seed",
+        {"low": (seed & 0xFFFF).astype(np.uint16), "high": np.packbits(seed >> 16),
+         "m": np.int64(lay.hash_symbols)},
+        sender="alice",
+    )
+    high = np.unpackbits(received["high"], count=lay.seed_symbols).astype(np.int32)
+    bob_seed = received["low"].astype(np.int32) | (high << 16)
+    t0 = time.perf_counter()
+    hasher = PrimeToeplitzHasher(seed, a.size, lay.hash_symbols)
+    sa = hasher.hash_symbols(a)
+    err, fb = hasher.last_max_rounding_error, hasher.last_fallback_exact
+    if not np.array_equal(bob_seed, seed):  # pragma: no cover - a channel bug, not a user error
+        hasher = PrimeToeplitzHasher(bob_seed, a.size, lay.hash_symbols)
+    sb = hasher.hash_symbols(b)
+    ka, kb = extract_bits(sa, lay.out_bits), extract_bits(sb, lay.out_bits)
+    seconds = time.perf_counter() - t0
+    err, fb = max(err, hasher.last_max_rounding_error), fb or hasher.last_fallback_exact
+    details["rejected_symbols"] = int(np.count_nonzero(sa == PRIME - 1))
+    if ka is None or kb is None:
+        return result(empty, empty, seconds, err, fb,
+                      f"privacy amplification: {details['rejected_symbols']} of "
+                      f"{lay.hash_symbols} GF(65537) symbols were 65536, more than the "
+                      f"{lay.reserve_symbols} reserved (chance below 2**-100)")
+    return result(ka, kb, seconds, err, fb, None)

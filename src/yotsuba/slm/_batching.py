@@ -587,7 +587,8 @@ def _int8_pack(torch: Any, w: Any) -> Any:
 
     Weight ``w[r, c] ~ s_r q[r, c]`` with ``s_r = max_c |w[r, c]| / 127`` and ``q`` in
     [-127, 127]; at run time ``torch.ops.quantized.linear_dynamic`` quantizes the activations
-    to 7 bits per call (one affine scale per call; ``reduce_range``, see :class:`_FastDecoder`) and multiplies in int8 with int32
+    to 7 bits per call (one affine scale per call; ``reduce_range``, see
+    :class:`_FastDecoder`) and multiplies in int8 with int32
     accumulation (fbgemm/oneDNN), as llama.cpp's q8_0 path quantizes activations to 8 bits
     per 32-value block. A quarter of the float32 weight bytes are read per token.
     """
