@@ -5,8 +5,11 @@ to ``m = n/2`` bits (``--ratio``) exactly, in Mbit/s of input key (issue 3 goal:
 on 2 cores for 1e7-1e8-bit blocks). Our time is one party's whole job: the seed transform plus
 the key's forward and inverse transforms (:func:`toeplitz_hash`); the "pair" figure hashes
 Alice's and Bob's keys with one shared seed transform (:class:`ToeplitzHasher`), per key;
-"I|T": the modified Toeplitz family (I_m | T') the chain uses by default (Hayashi and
-Tsurumaru 2016; seed n - 1 bits, convolution n - 1 long), one party's whole job.
+"I|T": the modified Toeplitz family (I_m | T') over GF(2) (Hayashi and Tsurumaru 2016; seed
+n - 1 bits, convolution n - 1 long), one party's whole job; "GF(p)": the same (I | T') over
+GF(65537), the chain's default (:mod:`yotsuba.qkd.prime_toeplitz`: 16 key bits per complex FFT
+point, rejection to bits), one party's whole job (seed transform, key, extraction) and, as
+"GF(p) pair", per key with Alice's and Bob's keys sharing the seed transform.
 
 Baseline, same process: "a plain single NumPy FFT Toeplitz product": one ``numpy.fft.rfft``
 convolution of the whole key and seed (length ``next_fast_len(2n + m - 2)``), rounded, mod 2.
@@ -35,7 +38,15 @@ from typing import Any
 import numpy as np
 import scipy.fft as sf
 
+from yotsuba.qkd._gf65537 import crt_middle_product
 from yotsuba.qkd._toeplitz import ntt_middle_product, percival_bound
+from yotsuba.qkd.prime_toeplitz import (
+    PRIME,
+    PrimeToeplitzHasher,
+    bits_to_symbols,
+    extract_bits,
+    layout,
+)
 from yotsuba.qkd.privacy_amplification import (
     ToeplitzHasher,
     modified_toeplitz_hash,
@@ -87,6 +98,26 @@ def bench_pa(
     if check == "ntt" or (check == "auto" and n <= 10**7):  # exact: head XOR NTT(tail)
         tail = np.ascontiguousarray(key[m:])
         mod_exact = bool(np.array_equal(mod, key[:m] ^ ntt_middle_product(tail, mseed, m)))
+    lay = layout(n, m)
+    pseed = rng.integers(0, PRIME, lay.seed_symbols, dtype=np.int32)
+
+    def prime_one() -> Any:
+        h = PrimeToeplitzHasher(pseed, n, lay.hash_symbols)
+        return extract_bits(h.hash_symbols(key), lay.out_bits), h
+
+    def prime_pair() -> Any:
+        h = PrimeToeplitzHasher(pseed, n, lay.hash_symbols)
+        ka = extract_bits(h.hash_symbols(key), lay.out_bits)
+        return ka, extract_bits(h.hash_symbols(key_b), lay.out_bits)
+
+    t_prime, (_, ph) = _best(prime_one, repeats)
+    t_ppair, _ = _best(prime_pair, repeats)
+    prime_exact = None
+    if check == "ntt" or (check == "auto" and n <= 10**7):  # exact: two NTTs and the CRT
+        x = bits_to_symbols(key)
+        ms = lay.hash_symbols
+        exact_sym = crt_middle_product(np.ascontiguousarray(x[ms:]), pseed, x[:ms], ms)
+        prime_exact = bool(np.array_equal(exact_sym, ph.hash_symbols(key)))
     t_base, (base, err_base) = _best(lambda: baseline(key, seed.astype(np.float64), m), 1)
     row: dict[str, Any] = {
         "n_bits": n,
@@ -97,6 +128,13 @@ def bench_pa(
         "ours_modified_mbit_s": n / t_mod / 1e6,
         "ratio_modified_to_baseline": t_base / t_mod,
         "modified_equals_ntt": mod_exact,
+        "gf65537_mbit_s": n / t_prime / 1e6,
+        "gf65537_pair_mbit_s_per_key": 2 * n / t_ppair / 1e6,
+        "ratio_gf65537_to_baseline": t_base / t_prime,
+        "gf65537_out_bits": lay.out_bits,
+        "gf65537_max_rounding_error": ph.last_max_rounding_error,
+        "gf65537_bound": ph.bound,
+        "gf65537_equals_crt": prime_exact,
         "baseline_seconds": t_base,
         "baseline_mbit_s": n / t_base / 1e6,
         "ratio_ours_to_baseline": t_base / t_ours,
@@ -168,18 +206,21 @@ def main() -> int:
     print(f"machine: {machine()}", file=sys.stderr)
     print(f"Toeplitz privacy amplification, m = {args.ratio:g} n (Mbit/s of input key)")
     print(
-        f"{'n':>6s} {'ours':>7s} {'pair':>7s} {'I|T':>7s} {'numpy':>7s} {'ratio':>6s} "
-        f"{'I|T rat':>7s} {'our err':>8s} "
+        f"{'n':>6s} {'ours':>7s} {'pair':>7s} {'I|T':>7s} {'GF(p)':>7s} {'GFpair':>7s} "
+        f"{'numpy':>7s} {'ratio':>6s} {'I|T rat':>7s} {'GF rat':>7s} {'our err':>8s} "
         f"{'np err':>8s} {'np wrong':>8s} {'bound':>8s}  exact"
     )
     for r in rows:
         me = r["modified_equals_ntt"]
         mod_note = "" if me is None else f", I|T ntt {'equal' if me else 'DIFFERS'}"
+        pe = r["gf65537_equals_crt"]
+        mod_note += "" if pe is None else f", GF(p) crt {'equal' if pe else 'DIFFERS'}"
         print(
             f"{r['n_bits']:6.0e} {r['ours_mbit_s']:7.1f} {r['ours_pair_mbit_s_per_key']:7.1f} "
-            f"{r['ours_modified_mbit_s']:7.1f} "
+            f"{r['ours_modified_mbit_s']:7.1f} {r['gf65537_mbit_s']:7.1f} "
+            f"{r['gf65537_pair_mbit_s_per_key']:7.1f} "
             f"{r['baseline_mbit_s']:7.1f} {r['ratio_ours_to_baseline']:5.2f}x "
-            f"{r['ratio_modified_to_baseline']:6.2f}x "
+            f"{r['ratio_modified_to_baseline']:6.2f}x {r['ratio_gf65537_to_baseline']:6.1f}x "
             f"{r['ours_max_rounding_error']:8.1e} {r['baseline_max_rounding_error']:8.1e} "
             f"{r['baseline_bits_wrong']:8d} {r['percival_bound']:8.1e}  {r['exact_check']}"
             f"{mod_note}"

@@ -66,14 +66,16 @@ def _digits(s: int) -> tuple[float, float]:
 def _scatter_rows(
     sym: NDArray[np.int32], L1: int, L2: int, out: NDArray[np.complex128], r0: int, r1: int
 ) -> None:
-    """``out[j % L1, j % L2] = h_j + i l_j`` (0 beyond ``sym``) for rows ``r0 <= r < r1``."""
+    """``out[j % L1, j % L2] = h_j + i l_j`` (0 beyond ``sym``) for rows ``r0 <= r < r1``;
+    the symbol ``p - 1 = 65536`` is written as ``-1``."""
     n = sym.size
     for r in range(r0, r1):
         j = r
         c = r % L2
         for _ in range(L2):
             if j < n:
-                h, lo = _digits(sym[j])
+                s = sym[j]
+                h, lo = _digits(-1 if s == PRIME - 1 else s)
                 out[r, c] = complex(h, lo)
             else:
                 out[r, c] = 0.0
@@ -177,12 +179,16 @@ class PrimeSpectrum:
             self.shape: tuple[int, int] = (1, size)  # a 1 x L grid: j % 1 = 0, j % L = j
         else:
             self.shape = fft_shape(length)
-        s = np.where(seed == PRIME - 1, -1, seed).astype(np.int32)
         grid = _take("cgrid", self.shape, np.complex128)
-        _scatter(s, *self.shape, grid)
+        _scatter(seed, *self.shape, grid)
         self._fft(grid, forward=True)
-        self.spectrum = grid * (1.0 / (self.shape[0] * self.shape[1]))
-        _give("cgrid", grid)
+        grid *= 1.0 / (self.shape[0] * self.shape[1])  # the inverse's 1/L, folded in once
+        self.spectrum = grid
+
+    def __del__(self) -> None:
+        spec = getattr(self, "spectrum", None)
+        if spec is not None:
+            _give("cgrid", spec)
 
     def _fft(self, grid: NDArray[np.complex128], forward: bool) -> None:
         axes = (0, 1) if self.shape[0] > 1 else (1,)

@@ -181,21 +181,25 @@ def _check(key: ArrayLike, seed: ArrayLike, m_sym: int) -> tuple[NDArray[np.uint
     from yotsuba.qkd.privacy_amplification import _bits
 
     k = _bits(key, "key_bits")
+    return k, _check_seed(seed, k.size, m_sym)
+
+
+def _check_seed(seed: ArrayLike, n: int, m_sym: int) -> Symbols:
     s = np.asarray(seed)
     if s.ndim != 1 or not np.issubdtype(s.dtype, np.integer):
         raise InputError("seed must be a 1-D array of integer GF(65537) symbols")
-    key_sym = -(-k.size // SYMBOL_BITS)
-    if k.size < 1 or not 1 <= m_sym <= key_sym:
+    key_sym = -(-n // SYMBOL_BITS)
+    if n < 1 or not 1 <= m_sym <= key_sym:
         raise InputError(
             f"m' = {m_sym} hash symbols is out of range: must be 1 <= m' <= ceil(n/16) = {key_sym}"
         )
     if s.size != key_sym - 1:
         raise InputError(
-            f"seed has {s.size} symbols; a {k.size}-bit key needs ceil(n/16) - 1 = {key_sym - 1}"
+            f"seed has {s.size} symbols; a {n}-bit key needs ceil(n/16) - 1 = {key_sym - 1}"
         )
     if s.size and (int(s.min()) < 0 or int(s.max()) >= PRIME):
         raise InputError("seed symbols must lie in [0, 65537)")
-    return k, s.astype(np.int32)
+    return s if s.dtype == np.int32 else s.astype(np.int32)
 
 
 def prime_toeplitz_naive(
@@ -245,7 +249,7 @@ class PrimeToeplitzHasher:
         from yotsuba.qkd._gf65537 import PrimeSpectrum, prime_bound
 
         self.n, self.m = int(n), int(m_sym)
-        _, self._seed = _check(np.zeros(self.n, np.uint8), seed, self.m)
+        self._seed = _check_seed(seed, self.n, self.m)
         self.tail = -(-self.n // SYMBOL_BITS) - self.m
         self.bound = prime_bound(self.tail, self.m) if self.tail else 0.0
         if self.bound >= MAX_BOUND:
