@@ -37,7 +37,7 @@ def gather_optimizer_state(model: Any, optimizer: Any, distributed: bool) -> dic
 
     Collective under FSDP: call on all ranks; rank 0 gets the full state on the CPU, the
     others an empty dict. Under FSDP every unit must be resharded first (see
-    ``train._reshard``).
+    ``_train_dist._reshard``).
     """
     from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ from yotsuba.slm._gguf_forward import (
     permute_qk,
     read_gguf,
 )
+from yotsuba.slm._sp_proto import normalizer_flags
 
 __all__ = [
     "GGUF_TYPES",
@@ -99,69 +100,6 @@ def _torch() -> Any:
 
 def _gguf() -> Any:
     return require("gguf", "slm")
-
-
-# --- SentencePiece normaliser flags (read from the model proto without protobuf) -------------
-
-
-def _pb_fields(buf: bytes) -> Iterator[tuple[int, int, int | bytes]]:
-    """Yield (field number, wire type, value) of a serialised protobuf message."""
-    i, n = 0, len(buf)
-
-    def varint() -> int:
-        nonlocal i
-        shift = out = 0
-        while True:
-            b = buf[i]
-            i += 1
-            out |= (b & 0x7F) << shift
-            if b < 0x80:
-                return out
-            shift += 7
-
-    while i < n:
-        key = varint()
-        num, wire = key >> 3, key & 7
-        if wire == 0:
-            yield num, wire, varint()
-        elif wire == 2:
-            length = varint()
-            yield num, wire, buf[i : i + length]
-            i += length
-        elif wire == 1:
-            i += 8
-        elif wire == 5:
-            i += 4
-        else:
-            raise InputError(f"tokenizer.model: unsupported protobuf wire type {wire}")
-
-
-def normalizer_flags(model_proto: bytes) -> dict[str, Any]:
-    """``add_dummy_prefix``, ``remove_extra_whitespaces`` and the normalisation rule name of a
-    SentencePiece model (``ModelProto.normalizer_spec``, fields 1, 3, 4; defaults per
-    sentencepiece_model.proto).
-
-    >>> normalizer_flags(b"")
-    {'name': '', 'add_dummy_prefix': True, 'remove_extra_whitespaces': True, 'charsmap_bytes': 0}
-    """
-    out: dict[str, Any] = {
-        "name": "",
-        "add_dummy_prefix": True,
-        "remove_extra_whitespaces": True,
-        "charsmap_bytes": 0,
-    }
-    for num, wire, val in _pb_fields(model_proto):
-        if num == 3 and wire == 2 and isinstance(val, bytes):
-            for n2, _, v2 in _pb_fields(val):
-                if n2 == 1 and isinstance(v2, bytes):
-                    out["name"] = v2.decode("utf-8", errors="replace")
-                elif n2 == 2 and isinstance(v2, bytes):
-                    out["charsmap_bytes"] = len(v2)
-                elif n2 == 3:
-                    out["add_dummy_prefix"] = bool(v2)
-                elif n2 == 4:
-                    out["remove_extra_whitespaces"] = bool(v2)
-    return out
 
 
 # --- HF export ---------------------------------------------------------------------------------

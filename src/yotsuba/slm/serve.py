@@ -41,19 +41,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Any
 
 from yotsuba.core.errors import InputError, require
 from yotsuba.slm._batching import BatchScheduler, EnergyMeter, GenRequest, GenResult
+from yotsuba.slm._serve_api import (
+    ChatRequest,
+    CompletionRequest,
+    _ApiError,
+    _error_body,
+    _Sampling,
+    _validation_message,
+)
+from yotsuba.slm._serve_text import CHAT_STOP, IncrementalText, render_chat
+from yotsuba.slm._serve_thread import ServerThread, free_port
 
 __all__ = [
     "CHAT_STOP",
@@ -62,14 +69,13 @@ __all__ = [
     "IncrementalText",
     "ServerThread",
     "create_app",
+    "free_port",
     "load_engine",
     "render_chat",
     "serve",
 ]
 
 DEFAULT_MAX_TOKENS_LIMIT = 512
-CHAT_STOP = "\n\n### 指示："
-_USER = "### 指示：\n{content}\n\n### 回答：\n"
 
 
 # --- the model behind the server ---------------------------------------------------------------
@@ -174,260 +180,7 @@ def _load_engine(p: Path, device: str, dtype: Any) -> Engine:
     return Engine(hf_model, hf_tok, p.resolve().name, ctx, str(p), "hf", device)
 
 
-def render_chat(messages: Sequence[dict[str, str]]) -> str:
-    """The prompt text of a chat (see the module docstring for the template).
-
-    >>> render_chat([{"role": "user", "content": "点検周期は？"}])
-    '### 指示：\\n点検周期は？\\n\\n### 回答：\\n'
-    >>> render_chat([{"role": "system", "content": "簡潔に。"},
-    ...              {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
-    ...              {"role": "user", "content": "c"}])
-    '簡潔に。\\n\\n### 指示：\\na\\n\\n### 回答：\\nb\\n\\n### 指示：\\nc\\n\\n### 回答：\\n'
-    """
-    parts: list[str] = []
-    want = "user"
-    for i, m in enumerate(messages):
-        role, content = m["role"], m["content"]
-        if role == "system":
-            if i != 0:
-                raise InputError("messages: a system message may only come first")
-            parts.append(content + "\n\n")
-            continue
-        if role != want:
-            raise InputError(
-                f"messages[{i}]: expected a '{want}' message here (user and assistant must "
-                "alternate, starting with user)"
-            )
-        if role == "user":
-            parts.append(_USER.format(content=content))
-            want = "assistant"
-        else:
-            parts.append(content + "\n\n")
-            want = "user"
-    if want != "assistant":
-        raise InputError("messages: the last message must be from the user")
-    return "".join(parts)
-
-
-# --- incremental detokenisation ----------------------------------------------------------------
-
-
-class IncrementalText:
-    """Turn a growing list of token ids into text deltas that are safe to send.
-
-    A delta never ends inside a UTF-8 character (the decoded tail ending in U+FFFD is held
-    back) nor inside a possible stop string; when a stop string appears, the text is cut
-    before it and :meth:`push` returns False.
-
-    Examples
-    --------
-    >>> class Bytes:  # a toy tokenizer: one token per byte
-    ...     def decode(self, ids):
-    ...         return bytes(ids).decode("utf-8", errors="replace")
-    >>> inc = IncrementalText(Bytes(), stop=["。"])
-    >>> [inc.push(b) for b in "森。".encode()], inc.deltas
-    ([True, True, True, True, True, False], ['森'])
-    """
-
-    def __init__(self, tokenizer: Any, stop: Sequence[str] = ()) -> None:
-        self.tokenizer = tokenizer
-        self.stop = [s for s in stop if s]
-        self.ids: list[int] = []
-        self.sent = ""
-        self.deltas: list[str] = []
-        self.stopped = False
-        # Decoded so far: ``_text`` is the text of ids[:_read]; only the window ids[_prefix:]
-        # is decoded per token (decoding from _prefix, one settled token back, keeps what a
-        # tokenizer does at the start of a text, e.g. dropping a leading space, the same in
-        # both decodes, so their difference is exactly the new text).
-        self._text = ""
-        self._prefix = 0
-        self._read = 0
-        self._head = ""  # decode(ids[_prefix:_read])
-
-    def _decoded(self) -> str:
-        """Text of all ids, decoding only the ids since the last settled point."""
-        tail = str(self.tokenizer.decode(self.ids[self._prefix :]))
-        if not tail.startswith(self._head):  # a decoder that is not concatenative here
-            return str(self.tokenizer.decode(self.ids))
-        text = self._text + tail[len(self._head) :]
-        if not tail.endswith("\ufffd"):  # settled: move the window up
-            self._text = text
-            self._prefix, self._read = self._read, len(self.ids)
-            self._head = str(self.tokenizer.decode(self.ids[self._prefix : self._read]))
-        return text
-
-    def _emit(self, upto: str) -> None:
-        if len(upto) > len(self.sent) and upto.startswith(self.sent):
-            self.deltas.append(upto[len(self.sent) :])
-            self.sent = upto
-
-    def _cut_at_stop(self, text: str) -> bool:
-        """Emit ``text`` up to the first stop string in it; True if there was one."""
-        if not self.stop:
-            return False
-        start = max(0, len(self.sent) - max(len(s) for s in self.stop))
-        hits = [i for i in (text.find(s, start) for s in self.stop) if i >= 0]
-        if not hits:
-            return False
-        self._emit(text[: min(hits)])
-        self.stopped = True
-        return True
-
-    def push(self, token_id: int) -> bool:
-        """Add a token; return False once a stop string has been reached."""
-        if self.stopped:
-            return False
-        self.ids.append(int(token_id))
-        # An incomplete UTF-8 tail decodes to U+FFFD and may still change: leave it out.
-        stable = self._decoded().rstrip("\ufffd")
-        if self._cut_at_stop(stable):
-            return False
-        hold = 0
-        for s in self.stop:  # hold back a tail that could still grow into a stop string
-            hold = max(
-                [hold, *(k for k in range(1, min(len(s), len(stable) + 1))
-                         if stable.endswith(s[:k]))]
-            )
-        # Cutting off a held-back tail can expose a U+FFFD of an invalid byte before it; hold
-        # that too, it is sent with the next delta or the final flush.
-        self._emit(stable[: len(stable) - hold].rstrip("\ufffd"))
-        return True
-
-    def finish(self) -> str:
-        """Flush what was held back (unless stopped); return the whole text."""
-        if not self.stopped:
-            full = self._decoded()
-            if not self._cut_at_stop(full):
-                self._emit(full)
-        return self.sent
-
-    def take(self) -> list[str]:
-        """Deltas produced since the last call."""
-        out, self.deltas = self.deltas, []
-        return out
-
-
-# --- request models ----------------------------------------------------------------------------
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class StreamOptions(_Strict):
-    """``stream_options``: ask for a final usage chunk."""
-
-    include_usage: bool = False
-
-
-class _Sampling(_Strict):
-    model: str | None = None
-    temperature: float = Field(1.0, ge=0.0, le=2.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    n: int = Field(1, ge=1, le=1, description="only 1 completion per prompt is supported")
-    user: str | None = None
-
-    @field_validator("stop")
-    @classmethod
-    def _stops(cls, v: str | list[str] | None) -> str | list[str] | None:
-        if isinstance(v, list) and len(v) > 4:
-            raise ValueError("at most 4 stop sequences")
-        return v
-
-    def stops(self) -> list[str]:
-        """The stop strings as a list."""
-        if self.stop is None:
-            return []
-        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
-
-
-class CompletionRequest(_Sampling):
-    """Body of ``POST /v1/completions``."""
-
-    prompt: str | list[str]
-    max_tokens: int | None = Field(16, ge=1)
-
-    @field_validator("prompt")
-    @classmethod
-    def _prompt(cls, v: str | list[str]) -> str | list[str]:
-        if isinstance(v, list) and not 1 <= len(v) <= 64:
-            raise ValueError("give 1 to 64 prompts")
-        return v
-
-
-class TextPart(_Strict):
-    """A text part of a message's content."""
-
-    type: Literal["text"]
-    text: str
-
-
-class ChatMessage(_Strict):
-    """One chat message."""
-
-    role: Literal["system", "user", "assistant"]
-    content: str | list[TextPart]
-    name: str | None = None
-
-    def text(self) -> str:
-        """The content as plain text."""
-        if isinstance(self.content, str):
-            return self.content
-        return "".join(p.text for p in self.content)
-
-
-class ChatRequest(_Sampling):
-    """Body of ``POST /v1/chat/completions``."""
-
-    messages: list[ChatMessage] = Field(min_length=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-
-
 # --- the app -----------------------------------------------------------------------------------
-
-
-class _ApiError(Exception):
-    def __init__(
-        self, status: int, message: str, param: str | None, code: str,
-        kind: str = "invalid_request_error",
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.param, self.code, self.kind = (
-            status, message, param, code, kind,
-        )
-
-
-def _error_body(message: str, kind: str, param: str | None, code: str | None) -> dict[str, Any]:
-    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
-
-
-_CODES = {
-    "json_invalid": "invalid_json",
-    "extra_forbidden": "unknown_field",
-    "missing": "missing_required_field",
-    "model_attributes_type": "invalid_type",
-}
-
-
-def _validation_message(errors: Sequence[Any]) -> tuple[str, str | None, str]:
-    e = dict(errors[0])
-    loc = [str(x) for x in e.get("loc", ()) if x != "body"]
-    # Union members add their type name to the location (e.g. "str"); drop those.
-    loc = [x for x in loc if x not in ("str", "list[str]", "list[TextPart]", "int", "float")]
-    param = ".".join(loc) or None
-    etype = str(e.get("type", "value_error"))
-    code = _CODES.get(etype, "invalid_type" if etype.endswith("_type") else "invalid_value")
-    if etype == "json_invalid":
-        return f"the request body is not valid JSON: {e.get('msg')}", None, code
-    if etype == "extra_forbidden":
-        return f"unknown field {param!r}: remove it (see docs/slm-serve.md)", param, code
-    return f"{param or 'body'}: {e.get('msg')}", param, code
 
 
 def _check_quantize(engine: Engine, quantize: str) -> None:
@@ -770,72 +523,6 @@ def create_app(
 
 
 # --- running it --------------------------------------------------------------------------------
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """An unused TCP port on ``host`` (the OS picks it).
-
-    >>> 0 < free_port() < 65536
-    True
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-class ServerThread:
-    """Run an app with uvicorn in a background thread (tests, benchmarks, notebooks).
-
-    >>> ServerThread(None, port=-1)
-    Traceback (most recent call last):
-    ...
-    yotsuba.core.errors.InputError: port -1: must be 0..65535 (0 picks a free port)
-    """
-
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
-        if not 0 <= port <= 65535:
-            raise InputError(f"port {port}: must be 0..65535 (0 picks a free port)")
-        self.app = app
-        self.host = host
-        self.port = port or free_port(host)
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:8000``."""
-        return f"http://{self.host}:{self.port}"
-
-    def start(self, timeout_s: float = 30.0) -> ServerThread:
-        """Start serving; return once the socket accepts connections."""
-        require("uvicorn", "slm")
-        import uvicorn
-
-        config = uvicorn.Config(
-            self.app, host=self.host, port=self.port, log_level="warning", lifespan="on"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise InputError(f"the server did not start on {self.url} (port in use?)")
-            time.sleep(0.02)
-        return self
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Ask uvicorn to exit and wait for the thread."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-
-    def __enter__(self) -> ServerThread:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def serve(
