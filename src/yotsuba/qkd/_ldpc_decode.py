@@ -13,10 +13,21 @@ Check-node rule (``t_w`` the variable-to-check messages of check ``c``)::
 
 the exact BP rule (Richardson and Urbanke, "Modern Coding Theory", 2008, Sec. 4.1) with the
 syndrome bit ``s_c`` in the sign (syndrome decoding, Liveris, Xiong and Georghiades, IEEE
-Commun. Lett. 6, 440, 2002). ``phi`` is evaluated exactly below ``|x| = 0.5`` and from a
-table of step 1/128 with linear interpolation above (relative error < 1e-4 where ``phi``
-matters, checked in the tests). Normalised min-sum was tried and dropped: with the
-high check degrees (20-50) of the codes used here it failed at QBER 2 % even with f = 1.4.
+Commun. Lett. 6, 440, 2002). ``phi`` comes from one table indexed by the bits of the float32
+argument: exponent and the top 9 mantissa bits pick one of 512 points per octave from
+``2**-30`` to 32, the remaining mantissa bits interpolate linearly. The points are spaced
+evenly in ``log x`` across octaves, which suits ``phi``'s logarithmic singularity at 0 and its
+exponential tail alike: relative error below 3.1e-5 for ``x < 16`` and absolute below 1e-9
+above (checked in the tests), with no branch on the argument and no ``log``/``tanh`` call
+(1.9x fewer ns per edge than the earlier exact-below-0.5 + linear table). Arguments below
+``2**-30`` give the message cap, 32 and above give 0 (``phi(32) = 2.5e-14``). Normalised
+min-sum was tried and dropped: with the high check degrees (20-50) of the codes used here it
+failed at QBER 2 % even with f = 1.4.
+
+Warm start: :func:`decode_frames` can take the check-to-variable messages a previous attempt
+ended with (``messages``, updated in place). The blind retries use it: a frame that failed
+goes on from where it stopped, with the newly revealed symbols' LLRs, instead of from zero
+(about 16 % fewer iterations over the rounds at QBER 3 % in our runs).
 
 Stopping: before the first and after every iteration the unmet checks of the hard decision are
 counted; a frame stops as soon as every check is met, or fails after ``max_iter`` iterations
@@ -26,7 +37,7 @@ that will not converge stop spending iterations, which matters in blind retries)
 
 from __future__ import annotations
 
-import math
+from typing import Any
 
 import numpy as np
 from numba import njit, prange
@@ -35,16 +46,19 @@ from numpy.typing import NDArray
 __all__ = ["LLR_KNOWN", "PHI_TABLE", "decode_frames", "phi"]
 
 LLR_KNOWN = 60.0  # |LLR| of a shortened or revealed (known) symbol; phi(60) ~ 2e-26
-_PHI_MIN = 1e-12  # arguments below are clamped: phi(1e-12) ~ 28.3
 _MSG_CAP = 40.0  # largest check-to-variable message magnitude
-_TAB_SCALE = 128.0  # table points per unit of |LLR|
-_TAB_MAX = 24.0  # beyond it phi(x) < 8e-11: taken as 0
-_TAB_EXACT = 0.5  # below it phi is steep (table error up to 0.4 %): computed exactly
+_MANT = 9  # mantissa bits of the table index: 512 points per octave
+_SHIFT = 23 - _MANT
+_XMIN = 2.0**-30  # below: phi is taken as the message cap (phi(2^-30) = 21.5)
+_XMAX = 32.0  # at and above: phi is taken as 0
+_BASE = int(np.array([_XMIN], np.float32).view(np.int32)[0])
+_TOP = int(np.array([_XMAX], np.float32).view(np.int32)[0])
 
 
 def _phi_table() -> NDArray[np.float32]:
-    x = np.arange(int(_TAB_MAX * _TAB_SCALE) + 2) / _TAB_SCALE
-    x[0] = _PHI_MIN
+    """``phi`` at the float32 values whose bits are ``_BASE + k * 2**_SHIFT``."""
+    k = np.arange(((_TOP - _BASE) >> _SHIFT) + 2, dtype=np.int64)
+    x = (_BASE + (k << _SHIFT)).astype(np.int32).view(np.float32).astype(np.float64)
     return (-np.log(np.tanh(0.5 * x))).astype(np.float32)
 
 
@@ -52,34 +66,34 @@ PHI_TABLE = _phi_table()
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _phi(x: float, tab: NDArray[np.float32]) -> float:  # pragma: no cover - compiled
-    if x < _TAB_EXACT:
-        if x < _PHI_MIN:
-            x = _PHI_MIN
-        return -math.log(math.tanh(0.5 * x))
-    if x >= _TAB_MAX:
-        return 0.0
-    u = x * _TAB_SCALE
-    i = int(u)
-    w = u - i
-    return float(tab[i] + w * (tab[i + 1] - tab[i]))
+def _phi_bits(b: int, tab: NDArray[np.float32]) -> Any:  # pragma: no cover - compiled
+    """``phi`` of the non-negative float32 whose bit pattern is ``b``."""
+    if b >= _TOP:
+        return np.float32(0.0)
+    u = b - _BASE
+    if u < 0:
+        return np.float32(_MSG_CAP)
+    i = u >> _SHIFT
+    w = np.float32(u & ((1 << _SHIFT) - 1)) * np.float32(1.0 / (1 << _SHIFT))
+    return tab[i] + w * (tab[i + 1] - tab[i])
 
 
 @njit(cache=True)
-def _phi_many(x: NDArray[np.float64], tab: NDArray[np.float32]) -> NDArray[np.float64]:
-    out = np.empty_like(x)  # pragma: no cover - compiled
+def _phi_many(x: NDArray[np.float32], tab: NDArray[np.float32]) -> NDArray[np.float32]:
+    xb = x.view(np.int32)  # pragma: no cover - compiled
+    out = np.empty(x.shape[0], dtype=np.float32)  # pragma: no cover - compiled
     for i in range(x.shape[0]):  # pragma: no cover - compiled
-        out[i] = _phi(x[i], tab)
+        out[i] = _phi_bits(xb[i], tab)
     return out  # pragma: no cover - compiled
 
 
-def phi(x: NDArray[np.float64]) -> NDArray[np.float64]:
-    """The decoder's ``phi(x) = -log tanh(x/2)`` (table + exact), for tests and plots.
+def phi(x: NDArray[np.float64]) -> NDArray[np.float32]:
+    """The decoder's ``phi(x) = -log tanh(x/2)`` (the bit-indexed table), for tests and plots.
 
     >>> float(np.round(phi(np.array([1.0]))[0], 4))  # -log tanh(0.5) = 0.7719
     0.7719
     """
-    return _phi_many(np.ascontiguousarray(x, dtype=np.float64), PHI_TABLE)
+    return _phi_many(np.ascontiguousarray(x, dtype=np.float32), PHI_TABLE)
 
 
 @njit(cache=True, nogil=True)
@@ -100,7 +114,7 @@ def _unmet(  # pragma: no cover - compiled
     return count
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def _decode_one(  # pragma: no cover - compiled
     chk_ptr: NDArray[np.int32],
     chk_var: NDArray[np.int32],
@@ -110,16 +124,26 @@ def _decode_one(  # pragma: no cover - compiled
     stall: int,
     bits: NDArray[np.uint8],
     tab: NDArray[np.float32],
+    msg: NDArray[np.float32],
 ) -> int:
-    """Decode one frame into ``bits``; the iterations used, ``-max_iter - 1`` on failure."""
+    """Decode one frame into ``bits`` starting from the messages ``msg`` (updated in place);
+    the iterations used, ``-(used + 1)`` on failure.
+
+    Each check runs four short passes over its edges (gather, phi and sum, leave-one-out,
+    messages and posteriors) on small row buffers; the float32 row buffers are read as int32
+    for :func:`_phi_bits`.
+    """
     m = chk_ptr.shape[0] - 1
     max_deg = 0
     for c in range(m):
         max_deg = max(max_deg, chk_ptr[c + 1] - chk_ptr[c])
     post = llr.copy()
-    msg = np.zeros(chk_var.shape[0], dtype=np.float32)
+    for e in range(chk_var.shape[0]):
+        post[chk_var[e]] += msg[e]
     t_row = np.empty(max_deg, dtype=np.float32)
-    phi_row = np.empty(max_deg, dtype=np.float32)
+    a_row = np.empty(max_deg, dtype=np.float32)
+    a_bits = a_row.view(np.int32)
+    p_row = np.empty(max_deg, dtype=np.float32)
     used = -1
     best = _unmet(chk_ptr, chk_var, post, syn)
     last_gain = 0
@@ -129,27 +153,28 @@ def _decode_one(  # pragma: no cover - compiled
         for it in range(max_iter):
             for c in range(m):
                 a = chk_ptr[c]
-                b = chk_ptr[c + 1]
-                neg = syn[c]
+                d = chk_ptr[c + 1] - a
+                nneg = np.int32(syn[c])
+                for k in range(d):
+                    t = post[chk_var[a + k]] - msg[a + k]
+                    t_row[k] = t
+                    a_row[k] = abs(t)
+                    nneg += np.int32(t < 0)
                 total = np.float32(0.0)
-                for e in range(a, b):
-                    t = post[chk_var[e]] - msg[e]
-                    t_row[e - a] = t
-                    if t < 0:
-                        neg ^= 1
-                        t = -t
-                    p = np.float32(_phi(t, tab))
-                    phi_row[e - a] = p
+                for k in range(d):
+                    p = _phi_bits(a_bits[k], tab)
+                    p_row[k] = p
                     total += p
-                for e in range(a, b):
-                    t = t_row[e - a]
-                    rest = total - phi_row[e - a]
-                    mag = _phi(rest, tab) if rest > 0.0 else _MSG_CAP
-                    r = np.float32(min(mag, _MSG_CAP))
-                    if neg ^ (t < 0):
+                for k in range(d):
+                    a_row[k] = total - p_row[k]  # may round below 0: phi gives the cap
+                odd = nneg & 1
+                for k in range(d):
+                    r: Any = min(_phi_bits(a_bits[k], tab), np.float32(_MSG_CAP))
+                    t = t_row[k]
+                    if (odd ^ np.int32(t < 0)) != 0:
                         r = -r
-                    msg[e] = r
-                    post[chk_var[e]] = t + r
+                    msg[a + k] = r
+                    post[chk_var[a + k]] = t + r
             unmet = _unmet(chk_ptr, chk_var, post, syn)
             used = -(it + 1) - 1
             if unmet == 0:
@@ -176,9 +201,12 @@ def _decode_frames(  # pragma: no cover - compiled
     bits: NDArray[np.uint8],
     iterations: NDArray[np.int32],
     tab: NDArray[np.float32],
+    msg: NDArray[np.float32],
 ) -> None:
     for f in prange(llr.shape[0]):
-        iterations[f] = _decode_one(chk_ptr, chk_var, llr[f], syn[f], max_iter, stall, bits[f], tab)
+        iterations[f] = _decode_one(
+            chk_ptr, chk_var, llr[f], syn[f], max_iter, stall, bits[f], tab, msg[f]
+        )
 
 
 def decode_frames(
@@ -188,13 +216,16 @@ def decode_frames(
     syn: NDArray[np.uint8],
     max_iter: int,
     stall: int = 1_000_000,
+    messages: NDArray[np.float32] | None = None,
 ) -> tuple[NDArray[np.uint8], NDArray[np.int32]]:
     """Decode every row of ``llr`` (``(frames, n)`` float32) against the rows of ``syn``.
 
     Returns the hard decisions ``(frames, n)`` and, per frame, the iterations used (``>= 0``:
     the syndrome was met; ``-(used + 1)``: it was not, after ``max_iter`` iterations or after
     ``stall`` iterations without fewer unmet checks than the best so far). Frames run in
-    parallel (``numba.prange``) on ``numba.get_num_threads()`` threads.
+    parallel (``numba.prange``) on ``numba.get_num_threads()`` threads. ``messages``
+    (``(frames, edges)`` float32, C-contiguous), if given, holds the check-to-variable messages
+    to start from (zeros: a cold start) and receives the final ones (a warm start for a retry).
 
     >>> ptr, var = np.array([0, 2, 4], np.int32), np.array([0, 1, 1, 2], np.int32)
     >>> llr = np.array([[4.0, -1.0, 4.0]], np.float32)  # the middle bit is in doubt
@@ -204,9 +235,14 @@ def decode_frames(
     """
     llr = np.ascontiguousarray(llr, dtype=np.float32)
     syn = np.ascontiguousarray(syn, dtype=np.uint8)
+    if messages is None:
+        messages = np.zeros((llr.shape[0], chk_var.shape[0]), dtype=np.float32)
+    elif messages.shape != (llr.shape[0], chk_var.shape[0]) or messages.dtype != np.float32:
+        raise ValueError(f"messages must be float32 of shape {(llr.shape[0], chk_var.shape[0])}")
     bits = np.empty(llr.shape, dtype=np.uint8)
     iterations = np.empty(llr.shape[0], dtype=np.int32)
     _decode_frames(
-        chk_ptr, chk_var, llr, syn, int(max_iter), int(stall), bits, iterations, PHI_TABLE
+        chk_ptr, chk_var, llr, syn, int(max_iter), int(stall), bits, iterations, PHI_TABLE,
+        messages,
     )
     return bits, iterations

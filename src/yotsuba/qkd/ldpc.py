@@ -19,7 +19,9 @@ The protocol (one key of ``N`` bits, cut into ``F`` frames of ``l`` key bits):
    2012, arXiv:1205.5729, Sec. 4.1). For the frames that failed, Bob asks Alice to reveal the
    values of the next ``Delta`` punctured symbols (they become shortened) and decodes those
    frames again; at most ``reveal_rounds`` rounds, ``Delta`` chosen so that the last round
-   reaches ``f_end``. Only failed frames travel.
+   reaches ``f_end``. Only failed frames travel. A retried frame starts from the check
+   messages its last attempt ended with (a warm start, :mod:`._ldpc_decode`), kept while all
+   frames' messages fit in :data:`WARM_START_MAX_BYTES`.
 
 **Per-frame hash.** With the syndromes Alice sends a ``frame_hash_bits``-bit random linear
 hash ``x M mod 2`` of each frame's key bits (``M`` public, from a seed in Bob's request). A
@@ -50,6 +52,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numba import njit
 from numpy.typing import NDArray
 
 from yotsuba.core.errors import InputError, InternalError
@@ -62,6 +65,7 @@ from yotsuba.qkd.reconciliation import Bits, ReconciliationResult, efficiency
 __all__ = ["FramePlan", "LdpcReconciler", "plan_frames"]
 
 _RATES = tuple(sorted(DISTRIBUTIONS))
+WARM_START_MAX_BYTES = 1 << 29  # 512 MiB of float32 messages (~320 frames of 2^16 bits)
 THRESHOLD_MARGIN = 1.15  # a mother code is used only below threshold / 1.15 (measured, n=2^16)
 
 
@@ -192,31 +196,50 @@ def _unpack(packed: NDArray[Any], rows: int, cols: int) -> NDArray[np.uint8]:
     return np.unpackbits(np.asarray(packed, dtype=np.uint8), count=rows * cols).reshape(rows, cols)
 
 
-def _hash_matrix(seed: int, ell: int, bits: int) -> NDArray[np.float32]:
-    """The public random ``(ell, bits)`` 0/1 matrix of the per-frame linear hash."""
+def _hash_matrix(seed: int, ell: int, bits: int) -> NDArray[np.uint64]:
+    """The public random ``(ell, bits)`` 0/1 matrix of the per-frame linear hash, one row per
+    key bit packed into a 64-bit word (bit ``b`` of word ``i`` is ``M[i, b]``)."""
     gen = np.random.default_rng(seed)
-    return gen.integers(0, 2, (ell, bits), dtype=np.uint8).astype(np.float32)
+    m = gen.integers(0, 2, (ell, bits), dtype=np.uint8).astype(np.uint64)
+    rows: NDArray[np.uint64] = (m << np.arange(bits, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
+    return rows
 
 
-def _frame_hash(key_frames: NDArray[np.uint8], matrix: NDArray[np.float32]) -> NDArray[np.uint8]:
-    """``x M mod 2`` per frame (float32 BLAS; sums < 2^24 are exact)."""
-    if matrix.shape[1] == 0:
+@njit(cache=True)
+def _xor_rows(key_frames: NDArray[np.uint8], rows: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    out = np.zeros(key_frames.shape[0], dtype=np.uint64)  # pragma: no cover - compiled
+    for f in range(key_frames.shape[0]):  # pragma: no cover - compiled
+        acc = np.uint64(0)
+        for i in range(rows.shape[0]):
+            if key_frames[f, i]:
+                acc ^= rows[i]
+        out[f] = acc
+    return out  # pragma: no cover - compiled
+
+
+def _frame_hash(
+    key_frames: NDArray[np.uint8], rows: NDArray[np.uint64], bits: int
+) -> NDArray[np.uint8]:
+    """``x M mod 2`` per frame: the XOR of the rows of ``M`` where the key bit is 1 (a
+    compiled loop; a float BLAS product here contended with numba's decoder threads)."""
+    if bits == 0:
         return np.zeros((key_frames.shape[0], 0), dtype=np.uint8)
-    sums = key_frames.astype(np.float32) @ matrix
-    return (sums.astype(np.int64) & 1).astype(np.uint8)
+    words = _xor_rows(np.ascontiguousarray(key_frames), rows)
+    return ((words[:, None] >> np.arange(bits, dtype=np.uint64)) & np.uint64(1)).astype(np.uint8)
 
 
 def _reject_by_hash(
     key_frames: NDArray[np.uint8],
     its: NDArray[np.int32],
     tags: NDArray[np.uint8],
-    matrix: NDArray[np.float32],
+    rows: NDArray[np.uint64],
 ) -> int:
     """Mark as failed (in ``its``) the decoded frames whose hash differs from Alice's."""
     done = np.flatnonzero(its >= 0)
-    if done.size == 0 or matrix.shape[1] == 0:
+    bits = tags.shape[1]
+    if done.size == 0 or bits == 0:
         return 0
-    wrong = np.any(_frame_hash(key_frames[done], matrix) != tags[done], axis=1)
+    wrong = np.any(_frame_hash(key_frames[done], rows, bits) != tags[done], axis=1)
     its[done[wrong]] = -1
     return int(np.count_nonzero(wrong))
 
@@ -379,8 +402,12 @@ class LdpcReconciler:
         first_punct = code.n - plan.punctured
         llr[:, first_punct:] = 0.0
 
+        # Warm start of the retries: failed frames keep their check messages (if they fit).
+        warm = frames * code.chk_var.size * 4 <= WARM_START_MAX_BYTES
+        msgs = np.zeros((frames, code.chk_var.size), dtype=np.float32) if warm else None
         bits, its = decode_frames(
-            code.chk_ptr, code.chk_var, llr, syn, self.max_iterations, self.stall_iterations
+            code.chk_ptr, code.chk_var, llr, syn, self.max_iterations, self.stall_iterations,
+            msgs,
         )
         hash_rejected = _reject_by_hash(bits[:, :ell], its, tags, hash_matrix)
         iterations_total = int(np.where(its >= 0, its, -its - 1).sum())
@@ -405,6 +432,7 @@ class LdpcReconciler:
             llr[failed, cols] = np.where(values == 0, LLR_KNOWN, -LLR_KNOWN)
             revealed[failed] += count
             next_reveal += count
+            sub_msgs = msgs[failed] if msgs is not None else None
             sub_bits, sub_its = decode_frames(
                 code.chk_ptr,
                 code.chk_var,
@@ -412,7 +440,10 @@ class LdpcReconciler:
                 syn[failed],
                 self.max_iterations,
                 self.stall_iterations,
+                sub_msgs,
             )
+            if msgs is not None and sub_msgs is not None:
+                msgs[failed] = sub_msgs
             hash_rejected += _reject_by_hash(sub_bits[:, :ell], sub_its, tags[failed], hash_matrix)
             iterations_total += int(np.where(sub_its >= 0, sub_its, -sub_its - 1).sum())
             frames_per_round.append(int(failed.size))
@@ -479,7 +510,7 @@ class LdpcReconciler:
             hm = _hash_matrix(int(msg["hash_seed"]), ell, int(msg["hash_bits"]))
             return {
                 "syndrome": np.packbits(syndromes(code, words)),
-                "hash": np.packbits(_frame_hash(words[:, :ell], hm)),
+                "hash": np.packbits(_frame_hash(words[:, :ell], hm, int(msg["hash_bits"]))),
             }
 
         def reveal(msg: dict[str, NDArray[Any]]) -> dict[str, Any]:
