@@ -252,7 +252,12 @@ class LdpcReconciler:
     frame_bits
         Code length ``n``, bits (>= 16384; longer frames are closer to the thresholds).
     f_start
-        Efficiency the first attempt aims at (``m - p = f_start l h(QBER)``).
+        Efficiency the first attempt aims at (``m - p = f_start l h(QBER)``). The defaults
+        (1.10 -> 1.40 in 10 rounds, stall after 6 iterations) were measured against 1.05 ->
+        1.40 with a stall of 10 on 5e5-1e6-bit keys at QBER 2-5 %: the same final f
+        (1.10-1.14; almost no frame of these codes decodes below f = 1.10, so earlier attempts
+        only burn iterations) for 35-40 % less decoding time. An ``f_end`` of 1.30 left frames
+        undecoded at QBER 1 %, where the rate-0.85 code starts at its puncturing limit.
     f_end
         Efficiency reached after the last retry round.
     reveal_rounds
@@ -286,11 +291,11 @@ class LdpcReconciler:
     def __init__(
         self,
         frame_bits: int = 65536,
-        f_start: float = 1.05,
+        f_start: float = 1.10,
         f_end: float = 1.40,
         reveal_rounds: int = 10,
         max_iterations: int = 100,
-        stall_iterations: int = 10,
+        stall_iterations: int = 6,
         code_seed: int = 1,
         frame_hash_bits: int = 32,
     ) -> None:
