@@ -205,3 +205,28 @@ def test_bad_seed_and_sizes_raise_input_error() -> None:
         prime_toeplitz_hash(key, np.zeros(6, np.int32), 8)
     with pytest.raises(InputError, match="this hasher takes n = 100"):
         PrimeToeplitzHasher(np.zeros(6, np.int32), 100, 2).hash_symbols(np.zeros(99, np.uint8))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(17, 3000), st.integers(0, 2**32 - 1))
+def test_hash_is_linear_over_gf_p(n: int, s: int) -> None:
+    """h(x) + h(x') = h(x + x') (mod p) for keys whose symbol sums stay 16-bit (every symbol
+    of x and x' below 2^15), and h(c x) = c h(x) for c = 2: the hash is a GF(p)-linear map of
+    the key's symbols, as the Toeplitz family must be."""
+    rng = np.random.default_rng(s)
+    n_sym = -(-n // 16)
+    m = int(rng.integers(1, n_sym + 1))
+    seed = rng.integers(0, PRIME, n_sym - 1).astype(np.int32)
+    a = rng.integers(0, 2**15, n_sym)
+    b = rng.integers(0, 2**15, n_sym)
+    if n % 16:  # the last symbol holds n % 16 bits only
+        a[-1] %= 2 ** (n % 16 - 1) if n % 16 > 1 else 1
+        b[-1] %= 2 ** (n % 16 - 1) if n % 16 > 1 else 1
+
+    def bits(sym: np.ndarray) -> np.ndarray:
+        return np.unpackbits(sym.astype("<u2").view(np.uint8), bitorder="little", count=n)
+
+    h = PrimeToeplitzHasher(seed, n, m)
+    ha, hb = h.hash_symbols(bits(a)).astype(np.int64), h.hash_symbols(bits(b)).astype(np.int64)
+    assert np.array_equal((ha + hb) % PRIME, h.hash_symbols(bits(a + b)))
+    assert np.array_equal((2 * ha) % PRIME, h.hash_symbols(bits(2 * a)))

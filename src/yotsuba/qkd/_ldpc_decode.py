@@ -90,7 +90,7 @@ def _phi_many(x: NDArray[np.float32], tab: NDArray[np.float32]) -> NDArray[np.fl
 def phi(x: NDArray[np.float64]) -> NDArray[np.float32]:
     """The decoder's ``phi(x) = -log tanh(x/2)`` (the bit-indexed table), for tests and plots.
 
-    >>> float(np.round(phi(np.array([1.0]))[0], 4))  # -log tanh(0.5) = 0.7719
+    >>> round(float(phi(np.array([1.0]))[0]), 4)  # -log tanh(0.5) = 0.7719
     0.7719
     """
     return _phi_many(np.ascontiguousarray(x, dtype=np.float32), PHI_TABLE)
