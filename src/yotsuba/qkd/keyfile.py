@@ -194,9 +194,8 @@ class RawKey:
                 f"to n_pulses = {self.n_pulses}"
             )
         if n:
-            d = np.diff(self.pulse_index)
-            if d.size and int(d.min()) <= 0:
-                j = int(np.argmax(d <= 0)) + 1
+            j = _first_not_increasing(np.ascontiguousarray(self.pulse_index, dtype=np.int64))
+            if j >= 0:
                 raise InputError(
                     f"{where}: pulse indices must be strictly increasing (record {j}: "
                     f"{int(self.pulse_index[j])} after {int(self.pulse_index[j - 1])})"
@@ -243,6 +242,23 @@ def split_records(records: DetectionRecords) -> tuple[RawKey, RawKey]:
         **common,
     )
     return alice, bob
+
+
+@njit(cache=True, nogil=True)
+def _first_not_increasing(idx: I64) -> int:  # pragma: no cover - compiled
+    """The first ``j`` with ``idx[j] <= idx[j - 1]``, or -1 (one pass, no temporary; blocks of
+    4096 without an early exit inside, so that the comparison vectorises)."""
+    n = idx.size
+    for start in range(1, n, 4096):
+        stop = min(n, start + 4096)
+        bad = False
+        for j in range(start, stop):
+            bad |= idx[j] <= idx[j - 1]
+        if bad:
+            for j in range(start, stop):
+                if idx[j] <= idx[j - 1]:
+                    return j
+    return -1
 
 
 @njit(cache=True, nogil=True)

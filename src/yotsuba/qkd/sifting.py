@@ -35,6 +35,7 @@ Bob did not list are ignored (``alice_only``). Files from different runs (differ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -185,23 +186,26 @@ def _alice_side(
             zbits[nz] = bit
             nz += keep & basis
             j += 1
-    return kept, ints[:nk].copy(), xbits[:nx].copy(), zbits[:nz].copy(), found
+    return kept, ints[:nk], xbits[:nx], zbits[:nz], found
 
 
 @njit(cache=True, nogil=True)
 def _bob_side(
-    b_index: I64, b_basis: U8, b_bit: U8, kept: U8, ints: U8
-) -> tuple[U8, U8, I64, U8, U8]:  # pragma: no cover - compiled
+    b_index: I64, b_basis: U8, b_bit: U8, kept: U8, ints: U8,
+    x_bit: U8, x_int: U8, x_idx: I64, z_bit: U8, z_int: U8,
+    x0: int, x1: int, z0: int, z1: int,
+) -> None:  # pragma: no cover - compiled
     """Bob's pass over his records with Alice's answer: his X bits with their intensities and
-    pulse indices, his Z bits with their intensities (branch-free like Alice's pass)."""
+    pulse indices into ``[x0, x1)`` of the X arrays, his Z bits with their intensities into
+    ``[z0, z1)`` of the Z arrays. Branch-free: every record is written, to the next slot when
+    it is kept in that basis and otherwise to the arrays' last element, a scratch slot."""
     n = b_index.size
-    x_bit = np.empty(n + 1, np.uint8)
-    x_int = np.empty(n + 1, np.uint8)
-    x_idx = np.empty(n + 1, np.int64)
-    z_bit = np.empty(n + 1, np.uint8)
-    z_int = np.empty(n + 1, np.uint8)
     last = ints.size - 1
-    k = nx = nz = 0
+    sx = x_bit.size - 1
+    sz = z_bit.size - 1
+    k = 0
+    px = x0
+    pz = z0
     if last >= 0:
         for i in range(n):
             keep = int(kept[i])
@@ -209,20 +213,80 @@ def _bob_side(
             k += keep
             basis = int(b_basis[i])
             bit = b_bit[i]
-            x_bit[nx] = bit
-            x_int[nx] = c
-            x_idx[nx] = b_index[i]
-            z_bit[nz] = bit
-            z_int[nz] = c
-            nx += keep & (basis ^ 1)
-            nz += keep & basis
-    return (
-        x_bit[:nx].copy(),
-        x_int[:nx].copy(),
-        x_idx[:nx].copy(),
-        z_bit[:nz].copy(),
-        z_int[:nz].copy(),
+            wx = px if px < x1 else sx
+            wz = pz if pz < z1 else sz
+            x_bit[wx] = bit
+            x_int[wx] = c
+            x_idx[wx] = b_index[i]
+            z_bit[wz] = bit
+            z_int[wz] = c
+            px += keep & (basis ^ 1)
+            pz += keep & basis
+
+
+def _per_intensity(codes: U8) -> I64:
+    """How many of ``codes`` are 0, 1 and 2 (mu, nu, omega)."""
+    return np.array([np.count_nonzero(codes == k) for k in range(3)], dtype=np.int64)
+
+
+PARALLEL_MIN = 1 << 20  # detections from which each side's pass runs as two halves in threads
+
+
+def _halves(fn: Any, args_lo: tuple[Any, ...], args_hi: tuple[Any, ...]) -> tuple[Any, Any]:
+    """``fn`` (a ``nogil`` kernel) on two argument sets at once, in two threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        lo = pool.submit(fn, *args_lo)
+        hi = pool.submit(fn, *args_hi)
+        return lo.result(), hi.result()
+
+
+def _alice_pass(
+    a_index: I64, a_basis: U8, a_int: U8, a_bit: U8, b_index: I64, b_basis: U8
+) -> tuple[U8, U8, U8, U8, int]:
+    """:func:`_alice_side`, split at the middle of Bob's list (and the matching point of
+    Alice's) into two merge joins run side by side when the list is long."""
+    n = b_index.size
+    if n < PARALLEL_MIN:
+        return _alice_side(a_index, a_basis, a_int, a_bit, b_index, b_basis)
+    h = n // 2
+    ja = int(np.searchsorted(a_index, b_index[h]))
+    lo, hi = _halves(
+        _alice_side,
+        (a_index[:ja], a_basis[:ja], a_int[:ja], a_bit[:ja], b_index[:h], b_basis[:h]),
+        (a_index[ja:], a_basis[ja:], a_int[ja:], a_bit[ja:], b_index[h:], b_basis[h:]),
     )
+    return (
+        *(np.concatenate((x, y)) for x, y in zip(lo[:4], hi[:4], strict=True)),
+        lo[4] + hi[4],
+    )
+
+
+def _bob_pass(
+    b_index: I64, b_basis: U8, b_bit: U8, kept: U8, ints: U8
+) -> tuple[U8, U8, I64, U8, U8]:
+    """:func:`_bob_side` into exactly sized arrays (plus the scratch slot), as two halves
+    side by side in two threads when the list is long, each half writing its own range."""
+    n = b_index.size
+    kz = kept & b_basis  # kept and Z
+    n_z = int(np.count_nonzero(kz))
+    n_x = int(np.count_nonzero(kept)) - n_z
+    out = (np.empty(n_x + 1, np.uint8), np.empty(n_x + 1, np.uint8), np.empty(n_x + 1, np.int64),
+           np.empty(n_z + 1, np.uint8), np.empty(n_z + 1, np.uint8))
+    if n < PARALLEL_MIN:
+        _bob_side(b_index, b_basis, b_bit, kept, ints, *out, 0, n_x, 0, n_z)
+    else:
+        h = n // 2
+        hz = int(np.count_nonzero(kz[:h]))
+        hk = int(np.count_nonzero(kept[:h]))
+        hx = hk - hz
+        _halves(
+            _bob_side,
+            (b_index[:h], b_basis[:h], b_bit[:h], kept[:h], ints[:hk], *out, 0, hx, 0, hz),
+            (b_index[h:], b_basis[h:], b_bit[h:], kept[h:], ints[hk:], *out, hx, n_x, hz, n_z),
+        )
+    return out[0][:n_x], out[1][:n_x], out[2][:n_x], out[3][:n_z], out[4][:n_z]
 
 
 def sift(alice: RawKey, bob: RawKey, channel: Channel) -> SiftedKey:
@@ -285,7 +349,7 @@ def sift(alice: RawKey, bob: RawKey, channel: Channel) -> SiftedKey:
     except ValueError as exc:  # our own encoding, validated records: a bug if it fails
         raise InternalError(f"sifting: Bob's detection list did not decode: {exc}") from exc
     b_basis = np.unpackbits(msg["basis"], count=count)
-    kept, a_int, a_x, a_z, found = _alice_side(
+    kept, a_int, a_x, a_z, found = _alice_pass(
         alice.pulse_index, alice.basis, alice.intensity, alice.bit, b_index, b_basis
     )
     if count and not found:
@@ -303,16 +367,16 @@ def sift(alice: RawKey, bob: RawKey, channel: Channel) -> SiftedKey:
     kept_b = np.unpackbits(reply["kept"], count=n_b)
     n_kept = int(np.count_nonzero(kept_b))
     k_b = unpack_intensities(reply["intensity"], n_kept)
-    n_z_bits = n_kept - int(np.count_nonzero(bob.basis[kept_b.view(bool)] == X))
+    n_z_bits = int(np.count_nonzero(kept_b & bob.basis))  # kept and Z (basis code 1)
     z_alice = np.unpackbits(z_msg["bits"], count=n_z_bits)
-    x_bob, x_int, x_index, z_bob, z_int = _bob_side(
+    x_bob, x_int, x_index, z_bob, z_int = _bob_pass(
         bob.pulse_index, bob.basis, bob.bit, kept_b, k_b
     )
     if z_bob.size != z_alice.size:
         raise InternalError("sifting: Alice's and Bob's Z-basis selections differ in length")
-    m_z = np.bincount(z_int, weights=z_alice != z_bob, minlength=3).astype(np.int64)
-    n_x = np.bincount(x_int, minlength=3).astype(np.int64)
-    n_z = np.bincount(z_int, minlength=3).astype(np.int64)
+    m_z = _per_intensity(z_int[z_alice != z_bob])
+    n_x = _per_intensity(x_int)
+    n_z = _per_intensity(z_int)
     channel.post("sift.z_errors", {"m_z": m_z}, sender="bob")
 
     return SiftedKey(
