@@ -287,3 +287,33 @@ def test_empty_record_set_round_trips(tmp_path: Path) -> None:
         "bob", np.zeros(0, np.int64), empty, empty, None, 0, (0.5, 0.1, 0.0), (0.5, 0.3, 0.2), 0.5
     )
     _same(key, read_raw_key(write_raw_key(tmp_path / "e.yqk", key)))
+
+
+@pytest.mark.parametrize("threshold", [2, 3, 5])
+def test_two_thread_gap_codec_equals_one_pass(
+    monkeypatch: pytest.MonkeyPatch, threshold: int
+) -> None:
+    """Long index lists are encoded, decoded and order-checked as two halves in two threads
+    (the decoder cuts the byte stream after a varint near the middle): the bytes, the indices
+    and every fault must be those of the one-pass codec."""
+    from yotsuba.qkd import keyfile
+
+    rng = np.random.default_rng(threshold)
+    idx = np.cumsum(rng.integers(1, 3000, 20_001)).astype(np.int64)  # 1- and 2-byte gaps
+    one_bytes = encode_gaps(idx)
+    monkeypatch.setattr(keyfile, "PARALLEL_MIN", threshold)
+    assert np.array_equal(encode_gaps(idx), one_bytes)
+    assert np.array_equal(decode_gaps(one_bytes, idx.size, int(idx[-1]) + 1), idx)
+    with pytest.raises(ValueError, match="beyond n_pulses"):
+        decode_gaps(one_bytes, idx.size, int(idx[-1]))  # only the last index is too large
+    with pytest.raises(ValueError, match="bytes are left"):
+        decode_gaps(one_bytes, idx.size - 1, int(idx[-1]) + 1)
+    with pytest.raises(ValueError, match="end before"):
+        decode_gaps(one_bytes[:-1], idx.size, int(idx[-1]) + 1)
+    bad = idx.copy()
+    bad[15_000] = bad[14_999]
+    assert keyfile._first_not_increasing_2(bad) == 15_000
+    bad = idx.copy()
+    bad[10_001] = bad[10_000]  # at the halves' seam
+    assert keyfile._first_not_increasing_2(bad) == 10_001
+    assert keyfile._first_not_increasing_2(idx) == -1

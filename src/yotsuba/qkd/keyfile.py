@@ -194,7 +194,7 @@ class RawKey:
                 f"to n_pulses = {self.n_pulses}"
             )
         if n:
-            j = _first_not_increasing(np.ascontiguousarray(self.pulse_index, dtype=np.int64))
+            j = _first_not_increasing_2(np.ascontiguousarray(self.pulse_index, dtype=np.int64))
             if j >= 0:
                 raise InputError(
                     f"{where}: pulse indices must be strictly increasing (record {j}: "
@@ -262,9 +262,9 @@ def _first_not_increasing(idx: I64) -> int:  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _varint_size(idx: I64) -> int:  # pragma: no cover - compiled
+def _varint_size(idx: I64, prev: int) -> int:  # pragma: no cover - compiled
+    """Bytes of the gap varints of ``idx``, the first gap taken from ``prev``."""
     total = 0
-    prev = -1
     for i in range(idx.size):
         g = np.uint64(idx[i] - prev - 1)
         prev = idx[i]
@@ -276,9 +276,8 @@ def _varint_size(idx: I64) -> int:  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True)
-def _varint_fill(idx: I64, out: U8) -> None:  # pragma: no cover - compiled
+def _varint_fill(idx: I64, out: U8, prev: int) -> None:  # pragma: no cover - compiled
     pos = 0
-    prev = -1
     for i in range(idx.size):
         g = np.uint64(idx[i] - prev - 1)
         prev = idx[i]
@@ -338,8 +337,15 @@ def encode_gaps(pulse_index: I64) -> U8:
     [0, 0, 198, 1]
     """
     idx = np.ascontiguousarray(pulse_index, dtype=np.int64)
-    out = np.empty(_varint_size(idx), dtype=np.uint8)
-    _varint_fill(idx, out)
+    if idx.size < PARALLEL_MIN:
+        out = np.empty(_varint_size(idx, -1), dtype=np.uint8)
+        _varint_fill(idx, out, -1)
+        return out
+    h = idx.size // 2  # two halves in two threads; the second's first gap is from idx[h - 1]
+    lo, hi = idx[:h], idx[h:]
+    s1, s2 = _two(_varint_size, (lo, -1), (hi, int(idx[h - 1])))
+    out = np.empty(s1 + s2, dtype=np.uint8)
+    _two(_varint_fill, (lo, out[:s1], -1), (hi, out[s1:], int(idx[h - 1])))
     return out
 
 
@@ -353,10 +359,57 @@ def decode_gaps(data: U8, count: int, n_pulses: int) -> I64:
     """
     buf = np.ascontiguousarray(data, dtype=np.uint8)
     out = np.empty(int(count), dtype=np.int64)
-    fault = _varint_decode(buf, int(n_pulses), out)
+    fault = 1
+    if buf.size >= PARALLEL_MIN and out.size > 1:
+        fault = _decode_halves(buf, int(n_pulses), out)
+    if fault:  # one pass (again, if the halves failed: it names the exact fault)
+        fault = _varint_decode(buf, int(n_pulses), out)
     if fault:
         raise ValueError(f"{_DECODE_FAULTS[fault]} ({count} indices, n_pulses = {n_pulses})")
     return out
+
+
+PARALLEL_MIN = 1 << 20  # indices (or bytes) from which the gap codec runs as two halves
+
+
+def _two(fn: Any, args_lo: tuple[Any, ...], args_hi: tuple[Any, ...]) -> tuple[Any, Any]:
+    """``fn`` (a ``nogil`` kernel) on two argument sets at once, in two threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        lo = pool.submit(fn, *args_lo)
+        hi = pool.submit(fn, *args_hi)
+        return lo.result(), hi.result()
+
+
+def _first_not_increasing_2(idx: I64) -> int:
+    """:func:`_first_not_increasing`, the two halves (overlapping by one) in two threads."""
+    if idx.size < PARALLEL_MIN:
+        return int(_first_not_increasing(idx))
+    h = idx.size // 2
+    lo, hi = _two(_first_not_increasing, (idx[: h + 1],), (idx[h:],))
+    if lo >= 0:
+        return int(lo)
+    return int(hi) + h if hi >= 0 else -1
+
+
+def _decode_halves(buf: U8, n_pulses: int, out: I64) -> int:
+    """Decode ``buf`` as two halves in two threads: cut after a varint's last byte (< 0x80)
+    near the middle, decode the second half from 0 and shift it by the first half's last
+    index. Returns 0, or 1 for any trouble (the caller then decodes in one pass)."""
+    mid = buf.size // 2
+    ends = np.flatnonzero(buf[mid - 1 : mid + 10] < 0x80)  # a varint has at most 10 bytes
+    if ends.size == 0:
+        return 1
+    cut = mid + int(ends[0])  # buf[cut - 1] ends a varint
+    k = int(np.count_nonzero(buf[:cut] < 0x80))
+    if not 0 < k < out.size:
+        return 1
+    f1, f2 = _two(_varint_decode, (buf[:cut], n_pulses, out[:k]), (buf[cut:], n_pulses, out[k:]))
+    if f1 or f2:
+        return 1
+    out[k:] += out[k - 1] + 1
+    return 1 if out[-1] >= n_pulses else 0
 
 
 def pack_intensities(values: U8) -> U8:
