@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,7 @@ def test_distill_writes_run_with_identical_keys(
         < manifest["result"]["final_key_bits"] + 8
     )
     assert "keys match" in err
+    assert re.search(r"PA hash\s+│\s+toeplitz-gf65537, seed [\d,]+ bits", err), err
 
 
 def test_distill_abort_is_a_record_not_a_failure(

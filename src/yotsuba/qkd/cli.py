@@ -363,6 +363,16 @@ def _pulses(value: float) -> int:
     return int(value)
 
 
+def _pa_summary(pa: Any) -> str:
+    """``toeplitz-gf65537, seed 17,319,838 bits, 47 reserve symbols`` (or a dash)."""
+    if not pa:
+        return "—"
+    text = f"{pa['family']}, seed {pa['seed_bits']:,} bits"
+    if pa.get("reserve_symbols") is not None:
+        text += f", {pa['reserve_symbols']} reserve symbols"
+    return text
+
+
 def _distill_table(title: str, res: Any) -> None:
     doc = res.to_dict()
     rows = [
@@ -376,6 +386,7 @@ def _distill_table(title: str, res: Any) -> None:
         ("EC efficiency f", _fmt(doc["ec_efficiency"], "", ".3f")),
         ("final key", f"{doc['final_key_bits']:,} bits"),
         ("finite-key prediction", _fmt(doc["predicted_key_bits"], " bits", ",.0f")),
+        ("PA hash", _pa_summary(doc.get("privacy_amplification"))),
         ("authentication cost", f"{doc['auth_key_bits']:,} bits"),
         ("keys match", "yes" if doc["keys_match"] else "no"),
     ]
