@@ -35,7 +35,6 @@ Bob did not list are ignored (``alice_only``). Files from different runs (differ
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numba import njit
@@ -45,6 +44,7 @@ from yotsuba.core.errors import InputError, InternalError
 from yotsuba.qkd.classical_channel import Channel
 from yotsuba.qkd.keyfile import (
     RawKey,
+    _two,
     decode_gaps,
     encode_gaps,
     pack_intensities,
@@ -232,16 +232,6 @@ def _per_intensity(codes: U8) -> I64:
 PARALLEL_MIN = 1 << 20  # detections from which each side's pass runs as two halves in threads
 
 
-def _halves(fn: Any, args_lo: tuple[Any, ...], args_hi: tuple[Any, ...]) -> tuple[Any, Any]:
-    """``fn`` (a ``nogil`` kernel) on two argument sets at once, in two threads."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(2) as pool:
-        lo = pool.submit(fn, *args_lo)
-        hi = pool.submit(fn, *args_hi)
-        return lo.result(), hi.result()
-
-
 def _alice_pass(
     a_index: I64, a_basis: U8, a_int: U8, a_bit: U8, b_index: I64, b_basis: U8
 ) -> tuple[U8, U8, U8, U8, int]:
@@ -252,7 +242,7 @@ def _alice_pass(
         return _alice_side(a_index, a_basis, a_int, a_bit, b_index, b_basis)
     h = n // 2
     ja = int(np.searchsorted(a_index, b_index[h]))
-    lo, hi = _halves(
+    lo, hi = _two(
         _alice_side,
         (a_index[:ja], a_basis[:ja], a_int[:ja], a_bit[:ja], b_index[:h], b_basis[:h]),
         (a_index[ja:], a_basis[ja:], a_int[ja:], a_bit[ja:], b_index[h:], b_basis[h:]),
@@ -281,7 +271,7 @@ def _bob_pass(
         hz = int(np.count_nonzero(kz[:h]))
         hk = int(np.count_nonzero(kept[:h]))
         hx = hk - hz
-        _halves(
+        _two(
             _bob_side,
             (b_index[:h], b_basis[:h], b_bit[:h], kept[:h], ints[:hk], *out, 0, hx, 0, hz),
             (b_index[h:], b_basis[h:], b_bit[h:], kept[h:], ints[hk:], *out, hx, n_x, hz, n_z),
