@@ -258,7 +258,9 @@ def test_alice_answers_equal_the_naive_parities() -> None:
     side = cascade._AliceSide(alice, threads=1)
     side.handle({"setup": np.array([5, lay.n, lay.frames, lay.frame_len, *lay.ks], np.int64)})
     perm, _, _ = lay.permutations(5, 1)
-    x = lay.pad(alice).reshape(lay.frames, lay.stride)
+    x = np.zeros(lay.frames * lay.frame_len, np.uint8)
+    x[: lay.n] = alice
+    x = x.reshape(lay.frames, lay.frame_len)
     rng = np.random.default_rng(3)
     nq = 3_000
     p = rng.integers(0, lay.passes, nq)

@@ -1,18 +1,21 @@
 """Numba kernels of :mod:`yotsuba.qkd.cascade`: permutations, packed parities, bisection rounds.
 
-Layout shared by every kernel. A frame holds ``L`` key bits; its packed row is ``W = ceil(L /
-64)`` little-endian ``uint64`` words (bits past ``L`` are 0) and, unpacked, it occupies
-``stride = 64 W`` bytes of ``x`` (bit ``j`` of frame ``f`` at ``f * stride + j``). Pass ``p``
+Layout shared by every kernel. A frame holds ``L`` key bits, bits ``[f L, (f + 1) L)`` of the
+key (public zeros past its end); its packed row is ``W = ceil(L / 64)`` ``uint64`` words, bit
+``j`` in bit ``j % 64`` of word ``j // 64`` (bits past ``L`` are 0). Pass ``p``
 reorders every frame by the same public permutation ``perm[p]`` (shuffled position ``s``
 holds frame bit ``perm[p, s]``; ``inv`` is its inverse); pass 0 is the identity. Top-level
 block ``b`` of pass ``p`` covers shuffled positions ``[b k_p, min((b + 1) k_p, L))``.
 
 Both parties keep, per pass and frame, the frame *bit-packed in that pass's shuffled order*:
-``pk[p, f * W + w]``; row 0 is the key itself, and Bob's row 0 *is* his current key (his
-corrections are applied there, and his final key is read back from it). A range parity is the
-XOR of the words it spans, masked at both ends, folded to one bit; a correction is one word XOR
-per pass. Rows of passes > 0 are gathered from row 0 (one bit load per bit) when a frame first
-needs them, flagged in ``built[p, f]``.
+key word ``w`` at ``pk[p, st * (f * W + w)]``, ``st = 1`` for Alice. With sub-block reuse
+Bob's rows have ``st = 3``: each key word is followed by his two words of known bisection
+points of the same 64 positions (see :func:`advance`), so that a bisection step reads the
+key and writes what it learnt in one cache line. Row 0 is the key itself, and Bob's row 0
+*is* his current key (his corrections are applied there, and his final key is read back from
+it). A range parity is the XOR of the words it spans, masked at both ends, folded to one bit; a
+correction is one word XOR per pass. Rows of passes > 0 are gathered from row 0 (one bit load
+per bit) when a frame first needs them, flagged in ``built[p, f]``.
 
 Passes whose blocks are half frames (``k >= L / 2``) get their top-level parities from a
 packed bit mask of the first half-block applied to row 0, without any gather.
@@ -30,7 +33,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # splitmix64 increment (Steele, Lea, Flood, OOPSLA 2014)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -69,50 +74,59 @@ def make_permutations(seed: Any, passes: Any, perm: Any, inv: Any) -> None:
             inv[p, perm[p, i]] = i
 
 
+@intrinsic
+def _popcount(typingctx: Any, v: Any) -> Any:
+    """LLVM's ``ctpop`` on a ``uint64`` (one ``popcnt`` instruction on x86-64)."""
+    sig = types.uint64(types.uint64)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        fn = builder.module.declare_intrinsic("llvm.ctpop", [ir.IntType(64)])
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _parity64(v: Any) -> Any:
-    v ^= v >> np.uint64(32)
-    v ^= v >> np.uint64(16)
-    v ^= v >> np.uint64(8)
-    v ^= v >> np.uint64(4)
-    v ^= v >> np.uint64(2)
-    v ^= v >> np.uint64(1)
-    return np.uint8(v & _ONE)
+    return np.uint8(_popcount(np.uint64(v)) & _ONE)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _range_parity(row: Any, base: Any, s: Any, e: Any) -> Any:
-    """Parity of bits ``[s, e)`` (``s < e``) of the packed frame starting at word ``base``."""
+def _range_parity(row: Any, base: Any, s: Any, e: Any, st: Any) -> Any:
+    """Parity of bits ``[s, e)`` (``s < e``) of the packed frame starting at word ``base``
+    whose key words are ``st`` apart."""
     w0 = s >> 6
     w1 = (e - 1) >> 6
-    acc = row[base + w0] >> np.uint64(s & 63)
+    acc = row[base + st * w0] >> np.uint64(s & 63)
     if w0 == w1:
         n = e - s
         if n < 64:
             acc &= (_ONE << np.uint64(n)) - _ONE
         return _parity64(acc)
     for w in range(w0 + 1, w1):
-        acc ^= row[base + w]
+        acc ^= row[base + st * w]
     r = e - (w1 << 6)
-    last = row[base + w1]
+    last = row[base + st * w1]
     if r < 64:
         last &= (_ONE << np.uint64(r)) - _ONE
     return _parity64(acc ^ last)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _gather_one(row0: Any, perm_p: Any, f: Any, words: Any, frame_len: Any, out_p: Any) -> None:
+def _gather_one(
+    row0: Any, perm_p: Any, f: Any, words: Any, frame_len: Any, out_p: Any, st: Any
+) -> None:
     """Frame ``f`` of the packed key ``row0`` repacked in the shuffled order ``perm_p`` (bits
     past ``frame_len`` are 0). Reading bits from the packed key (``words`` words a frame, in L1)
-    is a little faster than from one byte per bit."""
-    base = f * words
+    is a little faster than from one byte per bit. Key words are ``st`` apart in both rows."""
+    base = f * words * st
     for w in range(words):
         acc = np.uint64(0)
         o = w * 64
         for j in range(min(64, frame_len - o)):
             p = np.int64(perm_p[o + j])
-            acc |= ((row0[base + (p >> 6)] >> np.uint64(p & 63)) & _ONE) << np.uint64(j)
-        out_p[base + w] = acc
+            acc |= ((row0[base + st * (p >> 6)] >> np.uint64(p & 63)) & _ONE) << np.uint64(j)
+        out_p[base + st * w] = acc
 
 
 @njit(cache=True, nogil=True)
@@ -164,7 +178,7 @@ def setup_frames(
     for p in range(1, ks.size):
         if eager[p]:
             for t in range(frames.size):
-                _gather_one(pk[0], perm[p], frames[t], words, frame_len, pk[p])
+                _gather_one(pk[0], perm[p], frames[t], words, frame_len, pk[p], 1)
     for t in range(frames.size):
         f = frames[t]
         base = f * words
@@ -176,7 +190,7 @@ def setup_frames(
                 row = pk[p]
                 for b in range(nb):
                     s = b * k
-                    tops[off + b] = _range_parity(row, base, s, min(s + k, frame_len))
+                    tops[off + b] = _range_parity(row, base, s, min(s + k, frame_len), 1)
             else:
                 first = np.uint64(0)
                 whole = np.uint64(0)
@@ -191,8 +205,44 @@ def setup_frames(
 
 
 @njit(cache=True, nogil=True)
+def pack_frames(key: Any, frame_len: int, words: int, frames: Any, out: Any, st: int) -> None:
+    """Pack the listed frames of ``key`` (0/1 bytes; frame ``f`` is ``key[f * frame_len:][:
+    frame_len]``, zeros past the key's end) into ``out``: key word ``w`` of frame ``f`` at
+    ``st * (f * words + w)``, bits past the frame 0."""
+    n = key.size
+    for t in range(frames.size):
+        f = frames[t]
+        start = f * frame_len
+        stop = min(start + frame_len, n)
+        for w in range(words):
+            lo = start + 64 * w
+            m = min(64, stop - lo)
+            acc = np.uint64(0)
+            for j in range(max(m, 0)):
+                acc |= np.uint64(key[lo + j]) << np.uint64(j)
+            out[st * (f * words + w)] = acc
+
+
+@njit(cache=True, nogil=True)
+def unpack_frames(row0: Any, frame_len: int, words: int, frames: Any, st: int, key: Any) -> None:
+    """Inverse of :func:`pack_frames`: the listed frames' bits into ``key`` (up to its end)."""
+    n = key.size
+    for t in range(frames.size):
+        f = frames[t]
+        start = f * frame_len
+        stop = min(start + frame_len, n)
+        for w in range(words):
+            lo = start + 64 * w
+            m = min(64, stop - lo)
+            v = row0[st * (f * words + w)]
+            for j in range(max(m, 0)):
+                key[lo + j] = np.uint8((v >> np.uint64(j)) & _ONE)
+
+
+@njit(cache=True, nogil=True)
 def check_frames(
-    x: Any,
+    row0: Any,
+    st: int,
     perm: Any,
     eager: Any,
     masks: Any,
@@ -202,40 +252,36 @@ def check_frames(
     frames: Any,
     tops: Any,
 ) -> None:
-    """Every pass's top-level block parities of the listed frames recomputed afresh from ``x``
-    alone (no packed row is read): a gather per block, or the first-half mask."""
+    """Every pass's top-level block parities of the listed frames recomputed afresh from the
+    packed key ``row0`` (key words ``st`` apart) alone, no other row read: pass 0 directly,
+    the passes of more than two blocks from a gather of the key in that pass's order, the
+    others from their first-half mask."""
     words = masks.shape[1]
     frame_len = perm.shape[1]
+    key = np.empty(words, np.uint64)
     row = np.empty(words, np.uint64)
     for t in range(frames.size):
         f = frames[t]
-        xb = f * words * 64
         for w in range(words):
-            acc = np.uint64(0)
-            for j in range(64):
-                acc |= np.uint64(x[xb + w * 64 + j]) << np.uint64(j)
-            row[w] = acc
+            key[w] = row0[st * (f * words + w)]
         for p in range(ks.size):
             nb = nbs[p]
             k = ks[p]
             off = top_off[p] + f * nb
-            if p == 0:
+            if p == 0 or eager[p]:
+                src = key
+                if p > 0:
+                    _gather_one(key, perm[p], 0, words, frame_len, row, 1)
+                    src = row
                 for b in range(nb):
                     s = b * k
-                    tops[off + b] = _range_parity(row, 0, s, min(s + k, frame_len))
-            elif eager[p]:
-                pp = perm[p]
-                for b in range(nb):
-                    acc8 = np.uint8(0)
-                    for i in range(b * k, min(b * k + k, frame_len)):
-                        acc8 ^= x[xb + pp[i]]
-                    tops[off + b] = acc8
+                    tops[off + b] = _range_parity(src, 0, s, min(s + k, frame_len), 1)
             else:
                 first = np.uint64(0)
                 whole = np.uint64(0)
                 for w in range(words):
-                    first ^= row[w] & masks[p, w]
-                    whole ^= row[w]
+                    first ^= key[w] & masks[p, w]
+                    whole ^= key[w]
                 p0 = _parity64(first)
                 tops[off] = p0
                 if nb == 2:
@@ -271,7 +317,7 @@ def alice_prepare(
     for i in range(queries.size // 2):
         p, f, _, _ = _decode(queries[2 * i], queries[2 * i + 1], shift, fshift)
         if built[p, f] == 0:
-            _gather_one(pk[0], perm[p], f, words, frame_len, pk[p])
+            _gather_one(pk[0], perm[p], f, words, frame_len, pk[p], 1)
             built[p, f] = 1
     return 0
 
@@ -286,7 +332,7 @@ def alice_answer(
     ``(pass << shift | frame << fshift | start, mid)``, positions within the frame."""
     for i in range(lo, hi):
         p, f, s, e = _decode(queries[2 * i], queries[2 * i + 1], shift, fshift)
-        if _range_parity(pk[p], f * words, s, e):
+        if _range_parity(pk[p], f * words, s, e, 1):
             out[i >> 3] |= np.uint8(1 << (i & 7))
 
 
@@ -312,21 +358,16 @@ def alice_round(
             bad += 1
             continue
         if built[p, f] == 0:
-            _gather_one(pk[0], perm[p], f, words, frame_len, pk[p])
+            _gather_one(pk[0], perm[p], f, words, frame_len, pk[p], 1)
             built[p, f] = 1
-        if _range_parity(pk[p], f * words, s, e):
+        if _range_parity(pk[p], f * words, s, e, 1):
             out[i >> 3] |= np.uint8(1 << (i & 7))
     return bad
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _flip(row: Any, base: Any, s: Any) -> None:
-    row[base + (s >> 6)] ^= _ONE << np.uint64(s & 63)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _bit(row: Any, base: Any, s: Any) -> Any:
-    return np.uint8((row[base + (s >> 6)] >> np.uint64(s & 63)) & _ONE)
+def _flip(row: Any, base: Any, s: Any, st: Any) -> None:
+    row[base + st * (s >> 6)] ^= _ONE << np.uint64(s & 63)
 
 
 @njit(cache=True, nogil=True)
@@ -342,16 +383,17 @@ def _enter_pass(
     off: Any,
     atop: Any,
     toperr: Any,
+    st: Any,
 ) -> None:
     """Bob reaches pass ``q`` in frame ``f``: his top-level parities of it (from the first-half
     mask on row 0, from row 0, or from the pass's row, built now) against Alice's."""
     words = masks.shape[1]
-    base = f * words
+    base = f * words * st
     if nb <= 2 and q > 0:
         first = np.uint64(0)
         whole = np.uint64(0)
         for w in range(words):
-            v = pk[0, base + w]
+            v = pk[0, base + st * w]
             first ^= v & masks[q, w]
             whole ^= v
         p0 = _parity64(first)
@@ -360,14 +402,14 @@ def _enter_pass(
             toperr[off + 1] = atop[off + 1] ^ p0 ^ _parity64(whole)
         return
     if built[q, f] == 0:
-        _gather_one(pk[0], perm[q], f, words, perm.shape[1], pk[q])
+        _gather_one(pk[0], perm[q], f, words, perm.shape[1], pk[q], st)
         built[q, f] = 1
     k = ks[q]
     frame_len = perm.shape[1]
     row = pk[q]
     for b in range(nb):
-        st = b * k
-        toperr[off + b] = atop[off + b] ^ _range_parity(row, base, st, min(st + k, frame_len))
+        s = b * k
+        toperr[off + b] = atop[off + b] ^ _range_parity(row, base, s, min(s + k, frame_len), st)
 
 
 @njit(cache=True, nogil=True)
@@ -396,7 +438,7 @@ def advance(
     frame_pass: Any,
     masks: Any,
     reuse: bool,
-    kbits: Any,
+    st: int,
     shift: int,
     fshift: int,
 ) -> Any:
@@ -419,10 +461,10 @@ def advance(
     2015, Sec. 3.3). A frame with no pending search moves on to its next pass that has an odd
     block (passes run in order within each frame).
 
-    With ``reuse``, ``kbits`` (shaped like ``pk`` with twice the words) holds, interleaved
-    word by word so that both share a cache line, a bitmap marking the bisection points ``mid``
-    whose prefix parity from the block start, ``[block start, mid)``, Alice has disclosed
-    (word ``2 i``), and that parity (word ``2 i + 1``), ``i`` the word of ``pk``. Bisection
+    With ``reuse``, Bob's rows have ``st = 3`` words per 64 key bits (see the module
+    docstring): after key word ``i``, a bitmap marking the bisection points ``mid`` whose
+    prefix parity from the block start, ``[block start, mid)``, Alice has disclosed, and that
+    parity; otherwise ``st = 1``. Bisection
     always splits ``[s, e)`` at ``(s + e) // 2``, so the known points of a block are the split
     points of an ancestor-closed set of nodes of one binary tree; the smallest known sub-block
     around a bit is found by walking down that tree.
@@ -447,18 +489,18 @@ def advance(
         if e - s > 1:
             p = sp[i]
             f = sf[i]
-            base = f * words
+            base = f * words * st
             mid = (s + e) >> 1
             a = np.uint8((reply[qi >> 3] >> (qi & 7)) & 1)
             qi += 1
-            b = _range_parity(pk[p], base, s, mid)
+            b = _range_parity(pk[p], base, s, mid, st)
             if reuse:
                 ka_mid = sk[i] ^ a  # Alice's parity of [block start, mid)
-                km = 2 * (base + (mid >> 6))
+                km = base + st * (mid >> 6) + 1
                 bit = _ONE << np.uint64(mid & 63)
-                kbits[p, km] |= bit
+                pk[p, km] |= bit
                 if ka_mid:
-                    kbits[p, km + 1] |= bit
+                    pk[p, km + 1] |= bit
                 if not (a ^ b):
                     sk[i] = ka_mid
             if a ^ b:
@@ -483,17 +525,17 @@ def advance(
         active[sb[i]] = -1
         j = np.int64(perm[p, ss[i]])
         flips += 1
-        base = f * words
+        base = f * words * st
         # passes the frame has not reached yet get their block parities when it reaches them
         for q in range(min(frame_pass[f] + 1, npass)):
             nbq = nbs[q]
             if q == 0:
                 s = j  # pass 0 is not shuffled, and its row is always there
-                _flip(pk[0], base, s)
+                _flip(pk[0], base, s, st)
             elif built[q, f] or nbq > 2:
                 s = np.int64(inv[q, j])
                 if built[q, f]:
-                    _flip(pk[q], base, s)
+                    _flip(pk[q], base, s, st)
             else:
                 # a half-frame pass without a row (so without a search or a known sub-block)
                 # needs only the half that holds the bit: its small packed mask, not ``inv``
@@ -537,7 +579,7 @@ def advance(
             q = frame_pass[f] + 1
             while q < npass:
                 off = top_off[q] + f * nbs[q]
-                _enter_pass(q, f, pk, built, perm, masks, ks, nbs[q], off, atop, toperr)
+                _enter_pass(q, f, pk, built, perm, masks, ks, nbs[q], off, atop, toperr, st)
                 odd = 0
                 for b in range(nbs[q]):
                     odd += toperr[off + b]
@@ -585,9 +627,9 @@ def advance(
             a0 = bstart
             a1 = bend
             k0 = np.uint8(0)
-            base = f * words
+            base = f * words * st
             if built[q, f] == 0:
-                _gather_one(pk[0], perm[q], f, words, frame_len, pk[q])
+                _gather_one(pk[0], perm[q], f, words, frame_len, pk[q], st)
                 built[q, f] = 1
             if reuse:
                 # walk down the bisection tree while the node's split point is known
@@ -597,18 +639,20 @@ def advance(
                 phi = atop[idx]
                 while hi - lo > 1:
                     mid = (lo + hi) >> 1
-                    km = 2 * (base + (mid >> 6))
+                    km = base + st * (mid >> 6) + 1
                     sh = np.uint64(mid & 63)
-                    if (kbits[q, km] >> sh) & _ONE == 0:
+                    if (pk[q, km] >> sh) & _ONE == 0:
                         break
-                    pm = np.uint8((kbits[q, km + 1] >> sh) & _ONE)
+                    pm = np.uint8((pk[q, km + 1] >> sh) & _ONE)
                     if s < mid:
                         hi = mid
                         phi = pm
                     else:
                         lo = mid
                         plo = pm
-                if (lo > bstart or hi < bend) and (plo ^ phi ^ _range_parity(pk[q], base, lo, hi)):
+                if (lo > bstart or hi < bend) and (
+                    plo ^ phi ^ _range_parity(pk[q], base, lo, hi, st)
+                ):
                     a0 = lo
                     a1 = hi
                     k0 = plo
@@ -630,7 +674,7 @@ def advance(
             q = frame_pass[f]
             if pending[f - f0] == -1 and q < npass:
                 if built[q, f] == 0:
-                    _gather_one(pk[0], perm[q], f, words, frame_len, pk[q])
+                    _gather_one(pk[0], perm[q], f, words, frame_len, pk[q], st)
                     built[q, f] = 1
                 k = ks[q]
                 off = top_off[q] + f * nbs[q]
@@ -662,3 +706,84 @@ def advance(
             queries[2 * qi + 1] = np.uint64((s + e) >> 1)
             qi += 1
     return c, flips, nq, tbuf
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def advance_groups(
+    srchs: Any,
+    counts: Any,
+    outs: Any,
+    dones: Any,
+    tbufs: Any,
+    queries: Any,
+    qoffs: Any,
+    bounds: Any,
+    res: Any,
+    reply: Any,
+    pk: Any,
+    built: Any,
+    perm: Any,
+    inv: Any,
+    words: int,
+    ks: Any,
+    nbs: Any,
+    top_off: Any,
+    toperr: Any,
+    atop: Any,
+    active: Any,
+    frame_pass: Any,
+    masks: Any,
+    reuse: bool,
+    st: int,
+    shift: int,
+    fshift: int,
+) -> None:
+    """:func:`advance` for several groups of frames at once, one per thread (``numba.prange``:
+    a few microseconds to start, against tens for a Python thread pool). Group ``g`` has the
+    buffers ``srchs[g]``, ``outs[g]``, ... (tuples), ``counts[g]`` searches, its answers from
+    bit ``qoffs[g]`` of ``reply`` and the frames ``bounds[g] <= f < bounds[g + 1]``; it writes
+    its search, flip and query counts to ``res[g]``. ``tbufs[g]`` is scratch: should a group
+    need a longer one, :func:`advance` grows a private copy."""
+    for g in prange(len(srchs)):
+        c, fl, nq, _ = advance(
+            srchs[g],
+            counts[g],
+            outs[g],
+            dones[g],
+            tbufs[g],
+            queries[g],
+            reply,
+            qoffs[g],
+            bounds[g],
+            bounds[g + 1],
+            pk,
+            built,
+            perm,
+            inv,
+            words,
+            ks,
+            nbs,
+            top_off,
+            toperr,
+            atop,
+            active,
+            frame_pass,
+            masks,
+            reuse,
+            st,
+            shift,
+            fshift,
+        )
+        res[g, 0] = c
+        res[g, 1] = fl
+        res[g, 2] = nq
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def alice_answer_parts(
+    queries: Any, cuts: Any, pk: Any, words: int, shift: int, fshift: int, out: Any
+) -> None:
+    """:func:`alice_answer` on the query ranges ``[cuts[t], cuts[t + 1])`` at once, one per
+    thread (every cut but the last a multiple of 8)."""
+    for t in prange(cuts.size - 1):
+        alice_answer(queries, cuts[t], cuts[t + 1], pk, words, shift, fshift, out)

@@ -12,7 +12,6 @@ a nogil kernel over chunks of frames. The kernels themselves are in
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -101,7 +100,7 @@ _PERM_MEMO: dict[tuple[int, int, tuple[int, ...]], _Perms] = {}
 class _Layout:
     n: int
     frames: int
-    frame_len: int  # bits; a frame occupies ``stride`` = 64 ceil(frame_len / 64) in ``x``
+    frame_len: int  # bits; the key's frame ``f`` is its bits ``[f frame_len, (f + 1) frame_len)``
     ks: NDArray[np.int64]
     nbs: NDArray[np.int64]
     top_off: NDArray[np.int64]
@@ -132,11 +131,6 @@ class _Layout:
         return (self.frame_len + 63) // 64
 
     @property
-    def stride(self) -> int:
-        """Elements of ``x`` per frame (the frame's bits, then zeros to a multiple of 64)."""
-        return 64 * self.words
-
-    @property
     def tops_total(self) -> int:
         return int((self.frames * self.nbs).sum())
 
@@ -147,35 +141,25 @@ class _Layout:
         e[0] = False
         return e
 
-    def pad(self, key: Bits) -> NDArray[np.uint8]:
-        """``x``: frame ``f`` at ``f * stride``, public zeros after the key and each frame."""
-        out = np.zeros(self.frames * self.stride, np.uint8)
-        if self.stride == self.frame_len:
-            out[: self.n] = key
-            return out
-        flat = np.zeros(self.frames * self.frame_len, np.uint8)
-        flat[: self.n] = key
-        out.reshape(self.frames, self.stride)[:, : self.frame_len] = flat.reshape(
-            self.frames, self.frame_len
+    def pack_into(self, key: Bits, row0: NDArray[np.uint64], st: int, th: int) -> None:
+        """Write the key, frame by frame, into the packed ``row0`` (key words ``st`` apart;
+        public zeros after the key's end and after each frame's ``frame_len`` bits)."""
+        k = np.ascontiguousarray(key, np.uint8)
+        _over_frames(
+            th,
+            self.all_frames,
+            lambda c: kern.pack_frames(k, self.frame_len, self.words, c, row0, st),
         )
-        return out
 
-    def pack(self, x: NDArray[np.uint8]) -> NDArray[np.uint64]:
-        """Row 0 (the packed key, ``words`` words a frame) from ``x``."""
-        row0 = np.packbits(x, bitorder="little").view("<u8")
-        return row0 if sys.byteorder == "little" else row0.astype(np.uint64)
-
-    def unpack(self, row0: NDArray[np.uint64]) -> NDArray[np.uint8]:
-        """``x`` (one byte per bit, frames ``stride`` apart) from a packed row 0."""
-        if sys.byteorder != "little":
-            row0 = row0.astype("<u8")
-        return np.unpackbits(row0.view(np.uint8), bitorder="little")
-
-    def unpad(self, x: NDArray[np.uint8]) -> NDArray[np.uint8]:
-        """The key's bits out of ``x`` (a copy)."""
-        if self.stride == self.frame_len:
-            return x[: self.n].copy()
-        return x.reshape(self.frames, self.stride)[:, : self.frame_len].reshape(-1)[: self.n]
+    def unpack(self, row0: NDArray[np.uint64], st: int, th: int) -> NDArray[np.uint8]:
+        """The key's ``n`` bits (one byte each) out of a packed ``row0``."""
+        key = np.empty(self.n, np.uint8)
+        _over_frames(
+            th,
+            self.all_frames,
+            lambda c: kern.unpack_frames(row0, self.frame_len, self.words, c, st, key),
+        )
+        return key
 
     @property
     def fshift(self) -> int:
@@ -221,7 +205,7 @@ class _Layout:
 
     def setup(
         self,
-        x: NDArray[np.uint8],
+        key: Bits,
         perm: NDArray[np.integer[Any]],
         masks: NDArray[np.uint64],
         th: int,
@@ -233,7 +217,7 @@ class _Layout:
         built[0, :] = 1
         built[eager, :] = 1
         tops = np.empty(self.tops_total, np.uint8)
-        pk[0] = self.pack(x)
+        self.pack_into(key, pk[0], 1, th)
         _over_frames(
             th,
             self.all_frames,
@@ -243,29 +227,31 @@ class _Layout:
         )
         return pk, built, tops
 
-    def bob_rows(self, x: NDArray[np.uint8]) -> tuple[NDArray[np.uint64], NDArray[np.uint8]]:
-        """Bob's packed rows (row 0, his key, filled; the others when needed) and flags."""
-        pk = np.empty((self.passes, self.frames * self.words), np.uint64)
+    def bob_rows(self, key: Bits, st: int, th: int) -> tuple[NDArray[np.uint64], NDArray[np.uint8]]:
+        """Bob's packed rows, key words ``st`` apart (row 0, his key, filled; the others when
+        needed; the words between key words zero) and their ``built`` flags."""
+        pk = np.zeros((self.passes, self.frames * self.words * st), np.uint64)
         built = np.zeros((self.passes, self.frames), np.uint8)
         built[0, :] = 1
-        pk[0] = self.pack(x)
+        self.pack_into(key, pk[0], st, th)
         return pk, built
 
     def check(
         self,
-        x: NDArray[np.uint8],
+        row0: NDArray[np.uint64],
+        st: int,
         perm: NDArray[np.integer[Any]],
         masks: NDArray[np.uint64],
         th: int,
     ) -> NDArray[np.uint8]:
-        """Every top-level parity recomputed from ``x`` alone."""
+        """Every top-level parity recomputed from the packed key ``row0`` alone."""
         tops = np.empty(self.tops_total, np.uint8)
         eager = self.eager
         _over_frames(
             th,
             self.all_frames,
             lambda c: kern.check_frames(
-                x, perm, eager, masks, self.ks, self.nbs, self.top_off, c, tops
+                row0, st, perm, eager, masks, self.ks, self.nbs, self.top_off, c, tops
             ),
         )
         return tops

@@ -41,11 +41,15 @@ words), so a range parity is a few word XORs and a correction one XOR per pass; 
 passes with more than two blocks per frame are gathered when a frame reaches that pass, those of
 the half-frame passes only for frames that bisect in them, and half-frame top-level parities
 come from a packed mask of the key. Bob works out his top-level parities of a pass, and keeps
-them up to date, only once a frame reaches it. Per round there is one request and, per side,
-one compiled call per thread; with ``threads > 1`` the frames are split into one group per
-thread whose rounds run at once (each touches only its frames), Alice's answers likewise, and
-the whole-frame work (packing, gathers, the final check) runs on chunks of frames in parallel.
-The result does not depend on the number of threads. The permutations are a function of the
+them up to date, only once a frame reaches it; with sub-block reuse his rows interleave each
+key word with the two words of known bisection points over the same 64 bits, so that a
+bisection step touches one cache line. Per round there is one request and, per side, one
+compiled call; with ``threads > 1`` the frames are split into one group per thread whose
+rounds run at once inside that call (``numba.prange``: a few microseconds to start, where a
+Python thread pool takes tens, which decided whether the many small rounds of the tail could
+be split at all), Alice's answers likewise, and the whole-frame work (packing, gathers, the
+final check) runs on chunks of frames in parallel. The result does not depend on the number of
+threads. The permutations are a function of the
 public seed; in one process Alice and Bob share one copy.
 
 **Who knows what.** Alice's side is the handler registered as ``cascade-parity``: it answers
@@ -70,7 +74,7 @@ from numpy.typing import NDArray
 
 from yotsuba.core.errors import InputError, InternalError
 from yotsuba.qkd import _cascade_kernels as kern
-from yotsuba.qkd._cascade_layout import _Layout, _pool, block_sizes
+from yotsuba.qkd._cascade_layout import _Layout, block_sizes
 from yotsuba.qkd.classical_channel import Channel
 from yotsuba.qkd.reconciliation import Bits, ReconciliationResult, efficiency
 
@@ -85,7 +89,7 @@ VARIANTS: dict[str, str] = {
 }
 FRAME_BITS_DEFAULT = 1 << 16  # bits per frame; the last passes bisect half frames
 MAX_ROUNDS_DEFAULT = 20_000
-PARALLEL_MIN = 8192  # searches (or queries) in a round from which its work is split on threads
+PARALLEL_MIN = 256  # searches (or queries) in a round from which its work is split on threads
 
 
 class _AliceSide:
@@ -108,8 +112,7 @@ class _AliceSide:
             raise InternalError(f"Cascade: Bob's key has {lay.n} bits, Alice's {self._key.size}")
         self._lay = lay
         self._perm, _, masks = lay.permutations(seed, self._threads)
-        x = lay.pad(self._key)  # only to pack it: the rows are gathered from the packed key
-        self._pk, self._built, tops = lay.setup(x, self._perm, masks, self._threads)
+        self._pk, self._built, tops = lay.setup(self._key, self._perm, masks, self._threads)
         return np.packbits(tops)
 
     def handle(self, msg: dict[str, NDArray[Any]]) -> dict[str, Any]:
@@ -132,16 +135,9 @@ class _AliceSide:
             bad = kern.alice_round(queries, pk, built, perm, words, shift, fshift, out)
         else:
             bad = kern.alice_prepare(queries, pk, built, perm, words, shift, fshift)
-            cuts = [(nq * t // th) & ~7 for t in range(th)] + [nq]
+            cuts = np.array([(nq * t // th) & ~7 for t in range(th)] + [nq], np.int64)
             if not bad:
-                list(
-                    _pool(th).map(
-                        lambda t: kern.alice_answer(
-                            queries, cuts[t], cuts[t + 1], pk, words, shift, fshift, out
-                        ),
-                        range(th),
-                    )
-                )
+                kern.alice_answer_parts(queries, cuts, pk, words, shift, fshift, out)
         if bad:
             raise InternalError(f"Cascade: {bad} of Bob's queries are malformed; Alice refuses")
         return out
@@ -289,6 +285,30 @@ class _Group:
         one.count, one.nq, one.finished = c, nq, c == 0
         return one
 
+    @staticmethod
+    def step_all(
+        groups: list[_Group], ans: NDArray[np.uint8], offs: list[int], shared: tuple[Any, ...]
+    ) -> None:
+        """One round for every group at once, one thread each (see :meth:`step`)."""
+        res = np.zeros((len(groups), 3), np.int64)
+        kern.advance_groups(
+            tuple(g.srch for g in groups),
+            np.array([g.count for g in groups], np.int64),
+            tuple(g.out for g in groups),
+            tuple(g.done for g in groups),
+            tuple(g.tbuf for g in groups),
+            tuple(g.queries for g in groups),
+            np.array(offs, np.int64),
+            np.array([g.f0 for g in groups] + [groups[-1].f1], np.int64),
+            res,
+            ans,
+            *shared,
+        )
+        for g, (count, flips, nq) in zip(groups, res.tolist(), strict=True):
+            g.srch, g.out = g.out, g.srch
+            g.count, g.flips, g.nq = count, flips, nq
+            g.finished = count == 0
+
     def step(self, ans: NDArray[np.uint8], qoff: int, shared: tuple[Any, ...]) -> None:
         """One round of :func:`~yotsuba.qkd._cascade_kernels.advance` for these frames."""
         count, flips, nq, self.tbuf = kern.advance(
@@ -328,21 +348,19 @@ class _BobRun:
     def run(self, bob: NDArray[np.uint8]) -> ReconciliationResult:
         lay, th = self.lay, self.cfg.threads
         stats0 = self.channel.stats.to_dict()
-        m, P = lay.frames, lay.passes
+        m = lay.frames
         # every pass discloses all its top-level parities: ask for all of them at once
         top_bits = lay.tops_total
         setup = np.array([self.seed, lay.n, m, lay.frame_len, *lay.ks], np.int64)
         reply = self.channel.request(KIND, {"setup": setup})
         self.leak += top_bits
         atop = np.unpackbits(reply["p"], count=top_bits)
-        x = lay.pad(bob)
         perm, inv, masks = lay.permutations(self.seed, th)
-        pk, built = lay.bob_rows(x)
+        st = 3 if self.reuse else 1  # key word, then known bisection points and parities
+        pk, built = lay.bob_rows(bob, st, th)
         toperr = np.zeros_like(atop)  # set pass by pass as each frame reaches the pass
         active = np.full(top_bits, -1, np.int32)
         frame_pass = np.full(m, -1, np.int64)
-        # known bisection points and Alice's prefix parities there, interleaved word by word
-        kbits = np.zeros((P, 2 * m * lay.words) if self.reuse else (1, 2), np.uint64)
         # frames are split in contiguous groups, one per thread; each group has its own
         # search list and buffers, and touches only its frames' data
         ng = max(1, min(th, m))
@@ -363,7 +381,7 @@ class _BobRun:
             frame_pass,
             masks,
             self.reuse,
-            kbits,
+            st,
             lay.shift,
             lay.fshift,
         )
@@ -377,7 +395,7 @@ class _BobRun:
                 total += g.nq
             busy = first or sum(g.count for g in groups) >= PARALLEL_MIN
             if ng > 1 and busy:
-                list(_pool(ng).map(_Group.step, groups, [ans] * ng, offs, [shared] * ng))
+                _Group.step_all(groups, ans, offs, shared)
             else:
                 for g, off in zip(groups, offs, strict=True):
                     if g.finished:
@@ -394,7 +412,13 @@ class _BobRun:
             rounds += 1
             if rounds > self.cfg.max_rounds:
                 return self._result(
-                    lay.unpack(pk[0]), False, "round cap reached", rounds, flips, top_bits, stats0
+                    lay.unpack(pk[0], st, th),
+                    False,
+                    "round cap reached",
+                    rounds,
+                    flips,
+                    top_bits,
+                    stats0,
                 )
             nq = sum(g.nq for g in groups)
             if nq:
@@ -406,14 +430,14 @@ class _BobRun:
                 ans = np.zeros(0, np.uint8)
         # Bob's final key is his packed row 0; success: recompute every pass's top-level
         # parities afresh from that key
-        x = lay.unpack(pk[0])
-        agree = bool(np.array_equal(lay.check(x, perm, masks, th), atop))
+        agree = bool(np.array_equal(lay.check(pk[0], st, perm, masks, th), atop))
+        x = lay.unpack(pk[0], st, th)
         reason = None if agree else "top-level block parities still differ"
         return self._result(x, agree, reason, rounds, flips, top_bits, stats0)
 
     def _result(
         self,
-        x: NDArray[np.uint8],
+        key: NDArray[np.uint8],
         success: bool,
         reason: str | None,
         rounds: int,
@@ -442,4 +466,4 @@ class _BobRun:
             "efficiency": efficiency(self.leak, lay.n, self.qber),
             "all_block_parities_agree": success,
         }
-        return ReconciliationResult(lay.unpad(x), self.leak, success, reason, details)
+        return ReconciliationResult(key, self.leak, success, reason, details)
