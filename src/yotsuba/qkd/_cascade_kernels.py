@@ -74,8 +74,7 @@ def make_permutations(seed: Any, passes: Any, perm: Any, inv: Any) -> None:
             inv[p, perm[p, i]] = i
 
 
-@intrinsic
-def _popcount(typingctx: Any, v: Any) -> Any:
+def _ctpop(typingctx: Any, v: Any) -> Any:
     """LLVM's ``ctpop`` on a ``uint64`` (one ``popcnt`` instruction on x86-64)."""
     sig = types.uint64(types.uint64)
 
@@ -84,6 +83,9 @@ def _popcount(typingctx: Any, v: Any) -> Any:
         return builder.call(fn, args)
 
     return sig, codegen
+
+
+_popcount: Any = intrinsic(_ctpop)
 
 
 @njit(cache=True, nogil=True, inline="always")
