@@ -89,7 +89,7 @@ VARIANTS: dict[str, str] = {
 }
 FRAME_BITS_DEFAULT = 1 << 16  # bits per frame; the last passes bisect half frames
 MAX_ROUNDS_DEFAULT = 20_000
-PARALLEL_MIN = 256  # searches (or queries) in a round from which its work is split on threads
+PARALLEL_MIN = 1024  # searches (or queries) in a round from which its work is split on threads
 
 
 class _AliceSide:
