@@ -119,15 +119,21 @@ def _gather_one(
     row0: Any, perm_p: Any, f: Any, words: Any, frame_len: Any, out_p: Any, st: Any
 ) -> None:
     """Frame ``f`` of the packed key ``row0`` repacked in the shuffled order ``perm_p`` (bits
-    past ``frame_len`` are 0). Reading bits from the packed key (``words`` words a frame, in L1)
-    is a little faster than from one byte per bit. Key words are ``st`` apart in both rows."""
+    past ``frame_len`` are 0); key words are ``st`` apart in both rows. The frame is first
+    spread to one byte per bit (a vectorised loop), then read back in shuffled order: 1.5-2x
+    faster than extracting each bit from its packed word (31 against 45-59 us for a 65,360-bit
+    frame on an AVX-512 EPYC)."""
     base = f * words * st
+    spread = np.empty(words * 64, np.uint8)
+    for w in range(words):
+        v = row0[base + st * w]
+        for j in range(64):
+            spread[64 * w + j] = np.uint8((v >> np.uint64(j)) & _ONE)
     for w in range(words):
         acc = np.uint64(0)
         o = w * 64
         for j in range(min(64, frame_len - o)):
-            p = np.int64(perm_p[o + j])
-            acc |= ((row0[base + st * (p >> 6)] >> np.uint64(p & 63)) & _ONE) << np.uint64(j)
+            acc |= np.uint64(spread[perm_p[o + j]]) << np.uint64(j)
         out_p[base + st * w] = acc
 
 
@@ -204,41 +210,6 @@ def setup_frames(
                 tops[off] = p0
                 if nb == 2:
                     tops[off + 1] = p0 ^ _parity64(whole)
-
-
-@njit(cache=True, nogil=True)
-def pack_frames(key: Any, frame_len: int, words: int, frames: Any, out: Any, st: int) -> None:
-    """Pack the listed frames of ``key`` (0/1 bytes; frame ``f`` is ``key[f * frame_len:][:
-    frame_len]``, zeros past the key's end) into ``out``: key word ``w`` of frame ``f`` at
-    ``st * (f * words + w)``, bits past the frame 0."""
-    n = key.size
-    for t in range(frames.size):
-        f = frames[t]
-        start = f * frame_len
-        stop = min(start + frame_len, n)
-        for w in range(words):
-            lo = start + 64 * w
-            m = min(64, stop - lo)
-            acc = np.uint64(0)
-            for j in range(max(m, 0)):
-                acc |= np.uint64(key[lo + j]) << np.uint64(j)
-            out[st * (f * words + w)] = acc
-
-
-@njit(cache=True, nogil=True)
-def unpack_frames(row0: Any, frame_len: int, words: int, frames: Any, st: int, key: Any) -> None:
-    """Inverse of :func:`pack_frames`: the listed frames' bits into ``key`` (up to its end)."""
-    n = key.size
-    for t in range(frames.size):
-        f = frames[t]
-        start = f * frame_len
-        stop = min(start + frame_len, n)
-        for w in range(words):
-            lo = start + 64 * w
-            m = min(64, stop - lo)
-            v = row0[st * (f * words + w)]
-            for j in range(max(m, 0)):
-                key[lo + j] = np.uint8((v >> np.uint64(j)) & _ONE)
 
 
 @njit(cache=True, nogil=True)

@@ -141,25 +141,27 @@ class _Layout:
         e[0] = False
         return e
 
-    def pack_into(self, key: Bits, row0: NDArray[np.uint64], st: int, th: int) -> None:
+    def pack_into(self, key: Bits, row0: NDArray[np.uint64], st: int) -> None:
         """Write the key, frame by frame, into the packed ``row0`` (key words ``st`` apart;
         public zeros after the key's end and after each frame's ``frame_len`` bits)."""
         k = np.ascontiguousarray(key, np.uint8)
-        _over_frames(
-            th,
-            self.all_frames,
-            lambda c: kern.pack_frames(k, self.frame_len, self.words, c, row0, st),
-        )
+        m, L, W = self.frames, self.frame_len, self.words
+        full = min(m, self.n // L)  # frames that lie whole inside the key: packed in place
+        packed = np.zeros((m, 8 * W), np.uint8)
+        nb = (L + 7) // 8
+        packed[:full, :nb] = np.packbits(k[: full * L].reshape(full, L), axis=1, bitorder="little")
+        if full < m:
+            tail = np.zeros((m - full) * L, np.uint8)
+            tail[: self.n - full * L] = k[full * L :]
+            packed[full:, :nb] = np.packbits(tail.reshape(m - full, L), axis=1, bitorder="little")
+        row0[::st] = packed.view("<u8").reshape(-1)
 
-    def unpack(self, row0: NDArray[np.uint64], st: int, th: int) -> NDArray[np.uint8]:
+    def unpack(self, row0: NDArray[np.uint64], st: int) -> NDArray[np.uint8]:
         """The key's ``n`` bits (one byte each) out of a packed ``row0``."""
-        key = np.empty(self.n, np.uint8)
-        _over_frames(
-            th,
-            self.all_frames,
-            lambda c: kern.unpack_frames(row0, self.frame_len, self.words, c, st, key),
-        )
-        return key
+        m, L, W = self.frames, self.frame_len, self.words
+        words = np.ascontiguousarray(row0[::st], "<u8").reshape(m, W)
+        bits = np.unpackbits(words.view(np.uint8), axis=1, count=L, bitorder="little")
+        return bits.reshape(-1)[: self.n]
 
     @property
     def fshift(self) -> int:
@@ -217,7 +219,7 @@ class _Layout:
         built[0, :] = 1
         built[eager, :] = 1
         tops = np.empty(self.tops_total, np.uint8)
-        self.pack_into(key, pk[0], 1, th)
+        self.pack_into(key, pk[0], 1)
         _over_frames(
             th,
             self.all_frames,
@@ -227,13 +229,13 @@ class _Layout:
         )
         return pk, built, tops
 
-    def bob_rows(self, key: Bits, st: int, th: int) -> tuple[NDArray[np.uint64], NDArray[np.uint8]]:
+    def bob_rows(self, key: Bits, st: int) -> tuple[NDArray[np.uint64], NDArray[np.uint8]]:
         """Bob's packed rows, key words ``st`` apart (row 0, his key, filled; the others when
         needed; the words between key words zero) and their ``built`` flags."""
         pk = np.zeros((self.passes, self.frames * self.words * st), np.uint64)
         built = np.zeros((self.passes, self.frames), np.uint8)
         built[0, :] = 1
-        self.pack_into(key, pk[0], st, th)
+        self.pack_into(key, pk[0], st)
         return pk, built
 
     def check(

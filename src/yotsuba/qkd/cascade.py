@@ -357,7 +357,7 @@ class _BobRun:
         atop = np.unpackbits(reply["p"], count=top_bits)
         perm, inv, masks = lay.permutations(self.seed, th)
         st = 3 if self.reuse else 1  # key word, then known bisection points and parities
-        pk, built = lay.bob_rows(bob, st, th)
+        pk, built = lay.bob_rows(bob, st)
         toperr = np.zeros_like(atop)  # set pass by pass as each frame reaches the pass
         active = np.full(top_bits, -1, np.int32)
         frame_pass = np.full(m, -1, np.int64)
@@ -412,7 +412,7 @@ class _BobRun:
             rounds += 1
             if rounds > self.cfg.max_rounds:
                 return self._result(
-                    lay.unpack(pk[0], st, th),
+                    lay.unpack(pk[0], st),
                     False,
                     "round cap reached",
                     rounds,
@@ -431,7 +431,7 @@ class _BobRun:
         # Bob's final key is his packed row 0; success: recompute every pass's top-level
         # parities afresh from that key
         agree = bool(np.array_equal(lay.check(pk[0], st, perm, masks, th), atop))
-        x = lay.unpack(pk[0], st, th)
+        x = lay.unpack(pk[0], st)
         reason = None if agree else "top-level block parities still differ"
         return self._result(x, agree, reason, rounds, flips, top_bits, stats0)
 
