@@ -275,6 +275,37 @@ def test_alice_answers_equal_the_naive_parities() -> None:
     assert got.tolist() == want
 
 
+@pytest.mark.parametrize(("n", "frame_bits"), [(1_000, 256), (130_000, 65_536), (200_003, 4_099)])
+@pytest.mark.parametrize("st", [1, 3])
+def test_packing_and_final_check_against_naive(n: int, frame_bits: int, st: int) -> None:
+    """A key packed into frames (key words ``st`` apart, public zeros after each frame and
+    after the key) unpacks to itself; the packed words hold bit ``j`` of the frame in bit
+    ``j % 64`` of word ``j // 64``; and the final check's top-level parities, recomputed from
+    the packed key alone, equal the naive XOR of the key bits of every block of every pass
+    (frame lengths that are and are not multiples of 8 and 64)."""
+    key = np.random.default_rng(n).integers(0, 2, n, dtype=np.uint8)
+    lay = cascade._Layout.for_key(n, "option7", 0.03, frame_bits)
+    row0 = np.zeros(lay.frames * lay.words * st, np.uint64)
+    lay.pack_into(key, row0, st)
+    assert np.array_equal(lay.unpack(row0, st), key)
+    flat = np.zeros(lay.frames * lay.frame_len, np.uint8)
+    flat[:n] = key
+    frames = flat.reshape(lay.frames, lay.frame_len)
+    words = row0[::st].reshape(lay.frames, lay.words)
+    f, j = lay.frames - 1, lay.frame_len - 1  # the last bit of the last frame
+    assert (int(words[f, j // 64]) >> (j % 64)) & 1 == frames[f, j]
+    assert not (row0.reshape(-1, st)[:, 1:]).any()  # the words between key words stay 0
+    perm, _, masks = lay.permutations(9, 1)
+    got = lay.check(row0, st, perm, masks, 2)
+    want = [
+        int(frames[fr, perm[p, b * k : (b + 1) * k]].sum() & 1)
+        for p, k in enumerate(int(k) for k in lay.ks)
+        for fr in range(lay.frames)
+        for b in range(-(-lay.frame_len // k))
+    ]
+    assert got.tolist() == want
+
+
 def test_alice_refuses_malformed_queries() -> None:
     """Alice checks every query field before answering: a pass, frame or range out of bounds
     is refused (an error, no parity disclosed), never read out of bounds."""
