@@ -88,6 +88,20 @@ def test_corrects_random_keys(variant: str, n: int, qber: float) -> None:
     assert res.leaked_bits > 0.97 * n * float(binary_entropy(e))
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_frames_longer_than_two_to_the_16(variant: str) -> None:
+    """Frames of more than 2^16 bits take the other code paths (32-bit permutations, block
+    index by division instead of the multiply that is exact only up to 2^16): still
+    corrected, with every error counted."""
+    alice, bob = _keys(300_000, 0.03, seed=17)
+    res = Cascade(variant, frame_bits=150_000).reconcile(
+        alice, bob, 0.03, InMemoryChannel(), np.random.default_rng(3)
+    )
+    assert res.details["frame_bits"] == 150_000
+    assert res.success and np.array_equal(res.corrected, alice)
+    assert res.details["corrected_bits"] == int((alice != bob).sum())
+
+
 def test_identical_in_the_vast_majority() -> None:
     """Over 40 small blocks at 5%, nearly all come out identical; every one that claims
     success and still differs has only errors invisible to all block parities."""

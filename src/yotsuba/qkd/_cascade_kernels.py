@@ -448,6 +448,12 @@ def advance(
     """
     frame_len = perm.shape[1]
     npass = ks.size
+    # block of a position without a division: floor(s / k) = (s * (floor(2^32 / k) + 1)) >> 32
+    # exactly while s, k <= 2^16 (the error s (1 - frac(2^32 / k)) / 2^32 stays below 1 / k)
+    exact_mul = frame_len <= 1 << 16
+    kmul = np.empty(npass, np.uint64)
+    for q in range(npass):
+        kmul[q] = (np.uint64(1) << np.uint64(32)) // np.uint64(ks[q]) + np.uint64(1)
     sp = srch[0]
     sf = srch[1]
     ss = srch[2]
@@ -513,7 +519,8 @@ def advance(
                 # a half-frame pass without a row (so without a search or a known sub-block)
                 # needs only the half that holds the bit: its small packed mask, not ``inv``
                 s = 0 if (masks[q, j >> 6] >> np.uint64(j & 63)) & _ONE else ks[q]
-            idx = top_off[q] + f * nbq + s // ks[q]
+            blk = np.int64((np.uint64(s) * kmul[q]) >> np.uint64(32)) if exact_mul else s // ks[q]
+            idx = top_off[q] + f * nbq + blk
             toperr[idx] ^= 1
             a = active[idx]
             if a >= 0 and (not done[a]) and ss[a] <= s and s < se[a]:
