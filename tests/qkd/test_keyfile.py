@@ -317,3 +317,24 @@ def test_two_thread_gap_codec_equals_one_pass(
     bad[10_001] = bad[10_000]  # at the halves' seam
     assert keyfile._first_not_increasing_2(bad) == 10_001
     assert keyfile._first_not_increasing_2(idx) == -1
+
+
+@pytest.mark.parametrize("at", [1, 2, 4095, 4096, 4097, 8193, 9_999])
+def test_order_check_finds_the_first_fault_at_block_edges(at: int) -> None:
+    """The order check scans blocks of 4096 indices: a fault on either side of a block's edge,
+    and indices whose difference overflows int64, are found at their exact record."""
+    from yotsuba.qkd import keyfile
+
+    idx = np.arange(10_000, dtype=np.int64) * 3
+    for value in (idx[at - 1], idx[at - 1] - 1, np.iinfo(np.int64).min):
+        bad = idx.copy()
+        bad[at] = value
+        bad[at + 1 :] = np.maximum(bad[at + 1 :], 0)
+        assert keyfile._first_not_increasing(bad) == at
+    big = np.array([2**62, -(2**63), 5], np.int64)  # 2**62 -> -2**63 wraps when subtracted
+    assert keyfile._first_not_increasing(big) == 1
+    assert keyfile._first_not_increasing(idx) == -1
+    assert (
+        keyfile._first_not_increasing(idx[:1]) == -1
+        and keyfile._first_not_increasing(idx[:0]) == -1
+    )

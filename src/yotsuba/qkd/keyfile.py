@@ -247,13 +247,15 @@ def split_records(records: DetectionRecords) -> tuple[RawKey, RawKey]:
 @njit(cache=True, nogil=True)
 def _first_not_increasing(idx: I64) -> int:  # pragma: no cover - compiled
     """The first ``j`` with ``idx[j] <= idx[j - 1]``, or -1 (one pass, no temporary; blocks of
-    4096 without an early exit inside, so that the comparison vectorises)."""
+    4096 without an early exit inside, so that the comparison vectorises: each block is taken
+    as its own slice, which spares the compiler a negative index check per element)."""
     n = idx.size
     for start in range(1, n, 4096):
         stop = min(n, start + 4096)
+        block = idx[start - 1 : stop]
         bad = False
-        for j in range(start, stop):
-            bad |= idx[j] <= idx[j - 1]
+        for j in range(1, block.size):
+            bad |= block[j] <= block[j - 1]
         if bad:
             for j in range(start, stop):
                 if idx[j] <= idx[j - 1]:

@@ -12,6 +12,18 @@ the phase-error estimate (their step 4: the Z-basis bits are all revealed to cou
 4. Bob -> Alice ``sift.z_errors``: the Z-basis errors per intensity ``m_Z,k`` he counted, so
    that both parties hold the same statistics for parameter estimation.
 
+On the wire, Bob's list is cut into two runs, the first ``split = count // 16 * 8`` detections
+and the rest, so that each party works on the two runs side by side, in two threads:
+``sift.detections`` holds ``count``, ``split``, ``gaps1`` and ``gaps2`` (each run's gap varints,
+:func:`~yotsuba.qkd.keyfile.encode_gaps` of that run alone: the second run's first gap counts
+from -1, so the runs decode independently) and ``basis`` (all ``count`` bits). Alice's
+``intensity`` is the two bit planes of the first run's kept pulses, then those of the second
+run's (:func:`~yotsuba.qkd.keyfile.pack_intensities` of each run); ``sift.z_bits`` likewise
+holds the first run's Z bits packed, then the second run's. ``split`` is a multiple of 8, so the
+second run's kept flags and bases start a byte; each party counts a run's kept (and kept Z)
+pulses from the flags and Bob's bases. The cut costs a few bytes (the second run's first gap
+is a whole index) and tells nobody anything new: it is a function of ``count``.
+
 X is the key basis. Each party's logic reads only its own records and what it received, and
 every byte is counted by the :class:`~yotsuba.qkd.classical_channel.Channel`.
 
@@ -34,23 +46,17 @@ Bob did not list are ignored (``alice_only``). Files from different runs (differ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
 from yotsuba.core.errors import InputError, InternalError
+from yotsuba.qkd import _sifting_kernels as kern
 from yotsuba.qkd.classical_channel import Channel
-from yotsuba.qkd.keyfile import (
-    RawKey,
-    _two,
-    decode_gaps,
-    encode_gaps,
-    pack_intensities,
-    split_records,
-    unpack_intensities,
-)
+from yotsuba.qkd.keyfile import _DECODE_FAULTS, RawKey, _two, split_records
 from yotsuba.qkd.raw_key import DetectionRecords
 
 __all__ = ["SiftedKey", "sift", "sift_records"]
@@ -73,7 +79,8 @@ class SiftedKey:
     x_intensity
         Alice's intensity (0 = mu, 1 = nu, 2 = omega) of each X bit.
     x_pulse_index
-        The pulse index of each X bit.
+        The pulse index of each X bit, ``int64``; picked from Bob's records when first read (the
+        chain never needs it, and a 1e7-bit key's would be 80 MB of fresh memory to fill).
     z_alice, z_bob, z_intensity
         The same for the Z basis (all disclosed for the phase-error estimate).
     n_x, n_z
@@ -89,7 +96,6 @@ class SiftedKey:
     x_alice: U8
     x_bob: U8
     x_intensity: U8
-    x_pulse_index: I64
     z_alice: U8
     z_bob: U8
     z_intensity: U8
@@ -102,6 +108,17 @@ class SiftedKey:
     n_pulses: int
     bob_only: int = 0
     alice_only: int = 0
+    x_rows: tuple[I64, U8] | None = field(default=None, repr=False, compare=False)
+    """Where :attr:`x_pulse_index` comes from: Bob's pulse indices and a packed flag per index,
+    set on those of the X bits (``None``: no X bit)."""
+
+    @cached_property
+    def x_pulse_index(self) -> I64:
+        """The pulse index of each X bit, ``int64`` (computed on first use, then kept)."""
+        if self.x_rows is None:
+            return np.zeros(0, np.int64)
+        index, rows = self.x_rows
+        return np.asarray(index[np.unpackbits(rows, count=index.size).view(bool)], np.int64)
 
     def __len__(self) -> int:
         """Sifted key bits (X basis)."""
@@ -151,132 +168,135 @@ def _same_run(alice: RawKey, bob: RawKey) -> None:
             )
 
 
-@njit(cache=True, nogil=True)
-def _alice_side(
-    a_index: I64, a_basis: U8, a_int: U8, a_bit: U8, b_index: I64, b_basis: U8
-) -> tuple[U8, U8, U8, U8, int]:  # pragma: no cover - compiled
-    """Alice's pass over Bob's sorted list (a merge join with her sorted records).
-
-    Returns the kept flag per Bob detection, her intensity per kept pulse, her X and Z bits of
-    the kept pulses (in pulse order), and how many of Bob's detections she holds. The random
-    basis outcomes are handled without branches (unconditional writes, counted advances).
-    """
-    n = b_index.size
-    kept = np.zeros(n, np.uint8)
-    ints = np.empty(n + 1, np.uint8)
-    xbits = np.empty(n + 1, np.uint8)
-    zbits = np.empty(n + 1, np.uint8)
-    nk = nx = nz = found = 0
-    j = 0
-    na = a_index.size
-    for i in range(n):
-        t = b_index[i]
-        while j < na and a_index[j] < t:
-            j += 1
-        if j < na and a_index[j] == t:
-            found += 1
-            basis = int(a_basis[j])
-            keep = int(basis == b_basis[i])
-            bit = a_bit[j]
-            kept[i] = keep
-            ints[nk] = a_int[j]
-            nk += keep
-            xbits[nx] = bit
-            nx += keep & (basis ^ 1)
-            zbits[nz] = bit
-            nz += keep & basis
-            j += 1
-    return kept, ints[:nk], xbits[:nx], zbits[:nz], found
+PARALLEL_MIN = 1 << 20  # detections from which the two runs of each pass go to two threads
 
 
-@njit(cache=True, nogil=True)
-def _bob_side(
-    b_index: I64, b_basis: U8, b_bit: U8, kept: U8, ints: U8,
-    x_bit: U8, x_int: U8, x_idx: I64, z_bit: U8, z_int: U8,
-    x0: int, x1: int, z0: int, z1: int,
-) -> None:  # pragma: no cover - compiled
-    """Bob's pass over his records with Alice's answer: his X bits with their intensities and
-    pulse indices into ``[x0, x1)`` of the X arrays, his Z bits with their intensities into
-    ``[z0, z1)`` of the Z arrays. Branch-free: every record is written, to the next slot when
-    it is kept in that basis and otherwise to the arrays' last element, a scratch slot."""
-    n = b_index.size
-    last = ints.size - 1
-    sx = x_bit.size - 1
-    sz = z_bit.size - 1
-    k = 0
-    px = x0
-    pz = z0
-    if last >= 0:
-        for i in range(n):
-            keep = int(kept[i])
-            c = ints[k if k < last else last]
-            k += keep
-            basis = int(b_basis[i])
-            bit = b_bit[i]
-            wx = px if px < x1 else sx
-            wz = pz if pz < z1 else sz
-            x_bit[wx] = bit
-            x_int[wx] = c
-            x_idx[wx] = b_index[i]
-            z_bit[wz] = bit
-            z_int[wz] = c
-            px += keep & (basis ^ 1)
-            pz += keep & basis
+def _split(count: int) -> int:
+    """Detections in the first run of Bob's list: about half, a multiple of 8 (so that the
+    second run's bits start a byte of every packed array)."""
+    return count // 16 * 8
 
 
-def _per_intensity(codes: U8) -> I64:
-    """How many of ``codes`` are 0, 1 and 2 (mu, nu, omega)."""
-    return np.array([np.count_nonzero(codes == k) for k in range(3)], dtype=np.int64)
+def _runs(fn: Any, count: int, lo: tuple[Any, ...], hi: tuple[Any, ...]) -> tuple[Any, Any]:
+    """``fn`` on the first run's and the second run's arguments, in two threads if long."""
+    if count >= PARALLEL_MIN:
+        return _two(fn, lo, hi)
+    return fn(*lo), fn(*hi)
 
 
-PARALLEL_MIN = 1 << 20  # detections from which each side's pass runs as two halves in threads
+def _nbytes(bits: int) -> int:
+    return (bits + 7) // 8
 
 
-def _alice_pass(
-    a_index: I64, a_basis: U8, a_int: U8, a_bit: U8, b_index: I64, b_basis: U8
-) -> tuple[U8, U8, U8, U8, int]:
-    """:func:`_alice_side`, split at the middle of Bob's list (and the matching point of
-    Alice's) into two merge joins run side by side when the list is long."""
-    n = b_index.size
-    if n < PARALLEL_MIN:
-        return _alice_side(a_index, a_basis, a_int, a_bit, b_index, b_basis)
-    h = n // 2
-    ja = int(np.searchsorted(a_index, b_index[h]))
-    lo, hi = _two(
-        _alice_side,
-        (a_index[:ja], a_basis[:ja], a_int[:ja], a_bit[:ja], b_index[:h], b_basis[:h]),
-        (a_index[ja:], a_basis[ja:], a_int[ja:], a_bit[ja:], b_index[h:], b_basis[h:]),
-    )
-    return (
-        *(np.concatenate((x, y)) for x, y in zip(lo[:4], hi[:4], strict=True)),
-        lo[4] + hi[4],
-    )
+def _varint_bound(run: I64) -> int:
+    """Bytes enough for :func:`kern.encode_run` of ``run`` (strictly increasing, >= 0), plus the
+    one it may write past the end: at most ``min(n, S // 128**k)`` of its ``n`` gaps (of sum
+    ``S``) reach ``128**k``, and each that does takes one more byte. A tight buffer stays small
+    enough for the allocator to serve it from memory the process already holds."""
+    n = run.size
+    total = int(run[-1]) - (n - 1) if n else 0
+    return 2 + sum(min(n, total // 128**k) if k else n for k in range(10))
 
 
-def _bob_pass(
-    b_index: I64, b_basis: U8, b_bit: U8, kept: U8, ints: U8
-) -> tuple[U8, U8, I64, U8, U8]:
-    """:func:`_bob_side` into exactly sized arrays (plus the scratch slot), as two halves
-    side by side in two threads when the list is long, each half writing its own range."""
-    n = b_index.size
-    kz = kept & b_basis  # kept and Z
-    n_z = int(np.count_nonzero(kz))
-    n_x = int(np.count_nonzero(kept)) - n_z
-    out = (np.empty(n_x + 1, np.uint8), np.empty(n_x + 1, np.uint8), np.empty(n_x + 1, np.int64),
-           np.empty(n_z + 1, np.uint8), np.empty(n_z + 1, np.uint8))
-    if n < PARALLEL_MIN:
-        _bob_side(b_index, b_basis, b_bit, kept, ints, *out, 0, n_x, 0, n_z)
-    else:
-        h = n // 2
-        hz = int(np.count_nonzero(kz[:h]))
-        hk = int(np.count_nonzero(kept[:h]))
-        hx = hk - hz
-        _two(
-            _bob_side,
-            (b_index[:h], b_basis[:h], b_bit[:h], kept[:h], ints[:hk], *out, 0, hx, 0, hz),
-            (b_index[h:], b_basis[h:], b_bit[h:], kept[h:], ints[hk:], *out, hx, n_x, hz, n_z),
+def _bob_announce(bob: RawKey) -> tuple[dict[str, Any], U8]:
+    """Bob's ``sift.detections`` message, and his packed bases (he keeps them)."""
+    idx = bob.pulse_index
+    n = idx.size
+    h = _split(n)
+    runs = (idx[:h], idx[h:])
+    bufs = [np.empty(_varint_bound(r), np.uint8) for r in runs]
+    s1, s2 = _runs(kern.encode_run, n, (runs[0], bufs[0]), (runs[1], bufs[1]))
+    basis = np.packbits(bob.basis)
+    msg = {
+        "count": np.uint64(n),
+        "split": np.uint64(h),
+        "gaps1": bufs[0][:s1],
+        "gaps2": bufs[1][:s2],
+        "basis": basis,
+    }
+    return msg, basis
+
+
+def _bad_list(what: str) -> InternalError:
+    return InternalError(f"sifting: Bob's detection list did not decode: {what}")
+
+
+def _alice_answer(
+    alice: RawKey, msg: dict[str, NDArray[Any]]
+) -> tuple[dict[str, Any], dict[str, Any], U8, int, int]:
+    """Alice's ``sift.choices`` and ``sift.z_bits`` messages, her X bits, and how many of
+    Bob's detections she holds; also the detections' count."""
+    assert alice.intensity is not None  # checked by the caller
+    count = int(msg["count"].item())  # the channel delivers scalars as 1-element arrays
+    h = int(msg["split"].item())
+    g1, g2 = msg["gaps1"], msg["gaps2"]
+    if h != _split(count):
+        raise _bad_list(f"the first run holds {h} of {count} detections")
+    a_index = alice.pulse_index
+    ja = a_index.size
+    if count > h:  # her records from Bob's first index of the second run on meet that run
+        first, _, fault = kern.read_varint(g2, 0, g2.size)
+        if fault:
+            raise _bad_list(_DECODE_FAULTS[fault])
+        ja = int(np.searchsorted(a_index, first))
+    kept = np.empty(_nbytes(count), np.uint8)
+    x = np.empty(max(count, 1), np.uint8)
+    planes = [[np.empty(_nbytes(m), np.uint8) for _ in range(3)] for m in (h, count - h)]
+    cols = (a_index, alice.basis, alice.intensity, alice.bit)
+    lo, hi = (
+        (gaps, m, alice.n_pulses, msg["basis"], b0, *(c[r] for c in cols), kept, *p, x, x0)
+        for gaps, m, b0, r, p, x0 in (
+            (g1, h, 0, slice(0, ja), planes[0], 0),  # X bits from x[0], then
+            (g2, count - h, h // 8, slice(ja, None), planes[1], h),  # from x[h], moved down
         )
-    return out[0][:n_x], out[1][:n_x], out[2][:n_x], out[3][:n_z], out[4][:n_z]
+    )
+    r1, r2 = _runs(kern.alice_run, count, lo, hi)
+    for fault in (r1[0], r2[0]):
+        if fault:
+            raise _bad_list(
+                f"{_DECODE_FAULTS[fault]} ({count} indices, n_pulses = {alice.n_pulses})"
+            )
+    if 0 < h < count and r1[5] >= first:
+        raise _bad_list("the second run does not continue the first")
+    kern.move_down(x, h, r1[3], r2[3])
+    ints = [p[i][: _nbytes(r[2])] for p, r in zip(planes, (r1, r2), strict=True) for i in (0, 1)]
+    zs = [p[2][: _nbytes(r[4])] for p, r in zip(planes, (r1, r2), strict=True)]
+    choices = {"kept": kept, "intensity": np.concatenate(ints)}
+    return choices, {"bits": np.concatenate(zs)}, x[: r1[3] + r2[3]], r1[1] + r2[1], count
+
+
+def _bob_collect(
+    bob: RawKey, basis: U8, reply: dict[str, NDArray[Any]], z_msg: dict[str, NDArray[Any]]
+) -> tuple[list[U8], I64, U8]:
+    """Bob's X bits and intensities, his and Alice's Z bits and intensities, the counts
+    ``n_X``, ``n_Z``, ``m_Z`` (rows) per intensity, and his packed flags of the X bits' records,
+    from Alice's answer."""
+    n = len(bob)
+    h = _split(n)
+    kept, ints, zbits = reply["kept"], reply["intensity"], z_msg["bits"]
+    if kept.size != _nbytes(n):
+        raise InternalError(f"sifting: Alice's kept flags have {kept.size} bytes for {n}")
+    (k1, z1), (k2, z2) = kern.popcount(kept, basis, 0, h), kern.popcount(kept, basis, h, n)
+    c1, c2, b1 = _nbytes(k1), _nbytes(k2), _nbytes(z1)
+    if ints.size != 2 * (c1 + c2) or zbits.size != b1 + _nbytes(z2):
+        raise InternalError("sifting: Alice's intensities or Z bits do not match her kept flags")
+    n_z = z1 + z2
+    n_x = k1 + k2 - n_z
+    out = [np.empty(m + 1, np.uint8) for m in (n_x, n_x, n_z, n_z, n_z)]  # + a scratch slot
+    zb = [z if z.size else np.zeros(1, np.uint8) for z in (zbits[:b1], zbits[b1:])]
+    planes = ((ints[:c1], ints[c1 : 2 * c1]), (ints[2 * c1 : 2 * c1 + c2], ints[2 * c1 + c2 :]))
+    bounds = ((0, k1 - z1, 0, z1), (k1 - z1, n_x, z1, n_z))
+    lo, hi = (
+        (bob.basis[r], bob.bit[r], kept, b0, *planes[i], zb[i], *out, *bounds[i])
+        for i, (r, b0) in enumerate(((slice(0, h), 0), (slice(h, n), h // 8)))
+    )
+    _runs(kern.bob_run, n, lo, hi)
+    arrays = [a[:n_x] for a in out[:2]] + [a[:n_z] for a in out[2:]]
+    _, x_int, z_bob, z_int, z_alice = arrays
+    hx = n_x // 2
+    xs = _runs(kern.tally, n, (x_int[:hx],) * 3, (x_int[hx:],) * 3)
+    zs = kern.tally(z_int, z_alice, z_bob)
+    return arrays, np.stack([xs[0][0] + xs[1][0], zs[0], zs[1]]), kept & ~basis
 
 
 def sift(alice: RawKey, bob: RawKey, channel: Channel) -> SiftedKey:
@@ -321,60 +341,32 @@ def sift(alice: RawKey, bob: RawKey, channel: Channel) -> SiftedKey:
     assert alice.intensity is not None  # checked above
 
     # 1. Bob announces his detections and bases.
-    n_b = len(bob)
-    msg = channel.post(
-        "sift.detections",
-        {
-            "count": np.uint64(n_b),
-            "gaps": encode_gaps(bob.pulse_index),
-            "basis": np.packbits(bob.basis),
-        },
-        sender="bob",
-    )
+    announce, b_basis = _bob_announce(bob)
+    msg = channel.post("sift.detections", announce, sender="bob")
+    del announce  # large temporaries go as soon as they are used: the pages they free are
+    # reused by the next arrays, which costs less than the kernel zeroing fresh ones
 
-    # 2. Alice: which of them she holds with the same basis, and her intensities there.
-    count = int(msg["count"].item())  # the channel delivers scalars as 1-element arrays
-    try:
-        b_index = decode_gaps(msg["gaps"], count, alice.n_pulses)
-    except ValueError as exc:  # our own encoding, validated records: a bug if it fails
-        raise InternalError(f"sifting: Bob's detection list did not decode: {exc}") from exc
-    b_basis = np.unpackbits(msg["basis"], count=count)
-    kept, a_int, a_x, a_z, found = _alice_pass(
-        alice.pulse_index, alice.basis, alice.intensity, alice.bit, b_index, b_basis
-    )
+    # 2. Alice: which of them she holds with the same basis, her intensities, her Z bits.
+    choices, z_bits, a_x, found, count = _alice_answer(alice, msg)
+    del msg
     if count and not found:
         raise InputError(
             "Alice's and Bob's raw keys share no pulse index: they are not from the same run"
         )
-    reply = channel.post(
-        "sift.choices",
-        {"kept": np.packbits(kept), "intensity": pack_intensities(a_int)},
-        sender="alice",
-    )
-    z_msg = channel.post("sift.z_bits", {"bits": np.packbits(a_z)}, sender="alice")
+    reply = channel.post("sift.choices", choices, sender="alice")
+    z_msg = channel.post("sift.z_bits", z_bits, sender="alice")
 
     # 3. Bob: his kept detections, Alice's intensities, and the Z-basis errors.
-    kept_b = np.unpackbits(reply["kept"], count=n_b)
-    n_kept = int(np.count_nonzero(kept_b))
-    k_b = unpack_intensities(reply["intensity"], n_kept)
-    n_z_bits = int(np.count_nonzero(kept_b & bob.basis))  # kept and Z (basis code 1)
-    z_alice = np.unpackbits(z_msg["bits"], count=n_z_bits)
-    x_bob, x_int, x_index, z_bob, z_int = _bob_pass(
-        bob.pulse_index, bob.basis, bob.bit, kept_b, k_b
+    (x_bob, x_int, z_bob, z_int, z_alice), (n_x, n_z, m_z), x_rows = _bob_collect(
+        bob, b_basis, reply, z_msg
     )
-    if z_bob.size != z_alice.size:
-        raise InternalError("sifting: Alice's and Bob's Z-basis selections differ in length")
-    m_z = _per_intensity(z_int[z_alice != z_bob])
-    n_x = _per_intensity(x_int)
-    n_z = _per_intensity(z_int)
     channel.post("sift.z_errors", {"m_z": m_z}, sender="bob")
 
     return SiftedKey(
         x_alice=a_x,
         x_bob=x_bob,
         x_intensity=x_int,
-        x_pulse_index=x_index,
-        z_alice=np.asarray(z_alice, dtype=np.uint8),
+        z_alice=z_alice,
         z_bob=z_bob,
         z_intensity=z_int,
         n_x=n_x,
@@ -386,6 +378,7 @@ def sift(alice: RawKey, bob: RawKey, channel: Channel) -> SiftedKey:
         n_pulses=alice.n_pulses,
         bob_only=count - found,
         alice_only=len(alice) - found,
+        x_rows=(bob.pulse_index, x_rows),
     )
 
 
