@@ -263,13 +263,16 @@ def test_query_words_round_trip() -> None:
         assert tuple(int(v) for v in got) == (p, f, s, s + 1)
 
 
-def test_alice_answers_equal_the_naive_parities() -> None:
-    """Alice's one-sweep answer (check, build the pass's shuffled row when first needed, range
-    parity over packed words) equals the XOR of her key bits ``perm[p, start:mid]`` of that
-    frame, computed naively, for random ranges in every pass, built rows or not."""
+@pytest.mark.parametrize("threads", [1, 2])
+def test_alice_answers_equal_the_naive_parities(threads: int) -> None:
+    """Alice's answer (check, build the pass's shuffled row when first needed, range parity
+    over packed words) equals the XOR of her key bits ``perm[p, start:mid]`` of that frame,
+    computed naively, for random ranges in every pass, built rows or not; on two threads the
+    batch first meets unbuilt rows (the one-thread path builds them), then, asked again,
+    is answered on both threads."""
     alice, _ = _keys(150_000, 0.03, 21)
     lay = cascade._Layout.for_key(alice.size, "option7", 0.03, 1 << 16)
-    side = cascade._AliceSide(alice, threads=1)
+    side = cascade._AliceSide(alice, threads=threads)
     side.handle({"setup": np.array([5, lay.n, lay.frames, lay.frame_len, *lay.ks], np.int64)})
     perm, _, _ = lay.permutations(5, 1)
     x = np.zeros(lay.frames * lay.frame_len, np.uint8)
@@ -284,9 +287,10 @@ def test_alice_answers_equal_the_naive_parities() -> None:
     q = np.empty(2 * nq, lay.query_dtype)
     q[0::2] = (p << lay.shift) | (f << lay.fshift) | s
     q[1::2] = e
-    got = np.unpackbits(side.handle({"r": q})["p"], bitorder="little", count=nq)
     want = [int(x[f[i], perm[p[i], s[i] : e[i]]].sum() & 1) for i in range(nq)]
-    assert got.tolist() == want
+    for _ in range(2):
+        got = np.unpackbits(side.handle({"r": q})["p"], bitorder="little", count=nq)
+        assert got.tolist() == want
 
 
 @pytest.mark.parametrize(("n", "frame_bits"), [(1_000, 256), (130_000, 65_536), (200_003, 4_099)])
@@ -330,10 +334,15 @@ def test_alice_refuses_malformed_queries() -> None:
     assert side.handle({"setup": setup})["p"].size == -(-lay.tops_total // 8)
     good = np.array([(1 << lay.shift) | 10, 20], lay.query_dtype)
     assert side.handle({"r": good})["p"].size == 1
+    two = cascade._AliceSide(alice, threads=2)
+    two.handle({"setup": setup})
+    many = np.tile(good, cascade.PARALLEL_MIN)  # enough queries for the two-thread path
     for p, f, s, e in [(15, 0, 0, 4), (0, 1, 0, 4), (0, 0, 9, 9), (0, 0, 0, lay.frame_len + 1)]:
         bad = np.array([(p << lay.shift) | (f << lay.fshift) | s, e], lay.query_dtype)
         with pytest.raises(InternalError, match="malformed"):
             side.handle({"r": bad})
+        with pytest.raises(InternalError, match="1 of Bob's queries are malformed"):
+            two.handle({"r": np.concatenate([many, bad])})
 
 
 def test_latency_is_accounted_per_message() -> None:

@@ -273,29 +273,6 @@ def _decode(h: Any, m: Any, shift: int, fshift: int) -> Any:
 
 
 @njit(cache=True, nogil=True)
-def alice_prepare(
-    queries: Any, pk: Any, built: Any, perm: Any, words: int, shift: int, fshift: int
-) -> int:
-    """Alice: check every query (pass, frame and ``start < mid <= L`` in range) and build the
-    rows that they need and that are not built yet. Returns the number of malformed queries
-    (none is answered then)."""
-    frame_len = perm.shape[1]
-    bad = 0
-    for i in range(queries.size // 2):
-        p, f, s, e = _decode(queries[2 * i], queries[2 * i + 1], shift, fshift)
-        if p >= built.shape[0] or f >= built.shape[1] or not (s < e <= frame_len):
-            bad += 1
-    if bad:
-        return bad
-    for i in range(queries.size // 2):
-        p, f, _, _ = _decode(queries[2 * i], queries[2 * i + 1], shift, fshift)
-        if built[p, f] == 0:
-            _gather_one(pk[0], perm[p], f, words, frame_len, pk[p], 1)
-            built[p, f] = 1
-    return 0
-
-
-@njit(cache=True, nogil=True)
 def alice_answer(
     queries: Any, lo: int, hi: int, pk: Any, words: int, shift: int, fshift: int, out: Any
 ) -> None:
@@ -320,8 +297,9 @@ def alice_round(
     fshift: int,
     out: Any,
 ) -> int:
-    """:func:`alice_prepare` and :func:`alice_answer` for all queries in one sweep (each query
-    checked, its row built if needed, then answered). Returns the number of malformed queries;
+    """Alice's answers to all queries in one sweep: each query checked (pass, frame and
+    ``start < mid <= L`` in range), its row built if needed, then answered as in
+    :func:`alice_answer`. Returns the number of malformed queries;
     when there is any, ``out`` is partly filled and must not be sent."""
     frame_len = perm.shape[1]
     bad = 0
@@ -761,9 +739,29 @@ def advance_groups(
 
 @njit(cache=True, nogil=True, parallel=True)
 def alice_answer_parts(
-    queries: Any, cuts: Any, pk: Any, words: int, shift: int, fshift: int, out: Any
+    queries: Any,
+    cuts: Any,
+    pk: Any,
+    built: Any,
+    frame_len: int,
+    words: int,
+    shift: int,
+    fshift: int,
+    out: Any,
+    unready: Any,
 ) -> None:
     """:func:`alice_answer` on the query ranges ``[cuts[t], cuts[t + 1])`` at once, one per
-    thread (every cut but the last a multiple of 8)."""
+    thread (every cut but the last a multiple of 8), each range checked first: a range with a
+    malformed query, or one whose row is not built yet, is left unanswered and flagged in
+    ``unready[t]`` (the caller then takes the one-thread path of :func:`alice_round`)."""
     for t in prange(cuts.size - 1):
-        alice_answer(queries, cuts[t], cuts[t + 1], pk, words, shift, fshift, out)
+        ok = True
+        for i in range(cuts[t], cuts[t + 1]):
+            p, f, s, e = _decode(queries[2 * i], queries[2 * i + 1], shift, fshift)
+            malformed = p >= built.shape[0] or f >= built.shape[1] or not (s < e <= frame_len)
+            if malformed or built[p, f] == 0:  # the row is read only for a well-formed query
+                ok = False
+        if ok:
+            alice_answer(queries, cuts[t], cuts[t + 1], pk, words, shift, fshift, out)
+        else:
+            unready[t] = 1

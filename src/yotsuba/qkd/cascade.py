@@ -131,13 +131,18 @@ class _AliceSide:
         out = np.zeros((nq + 7) // 8, np.uint8)
         th = self._threads if nq >= PARALLEL_MIN else 1
         perm, built = self._perm, self._built
-        if th == 1:
-            bad = kern.alice_round(queries, pk, built, perm, words, shift, fshift, out)
-        else:
-            bad = kern.alice_prepare(queries, pk, built, perm, words, shift, fshift)
+        if th > 1:
+            # checked and answered on the threads at once while every row asked for is built
             cuts = np.array([(nq * t // th) & ~7 for t in range(th)] + [nq], np.int64)
-            if not bad:
-                kern.alice_answer_parts(queries, cuts, pk, words, shift, fshift, out)
+            unready = np.zeros(th, np.uint8)
+            flen = self._lay.frame_len
+            kern.alice_answer_parts(
+                queries, cuts, pk, built, flen, words, shift, fshift, out, unready
+            )
+            if not unready.any():
+                return out
+            out[:] = 0
+        bad = kern.alice_round(queries, pk, built, perm, words, shift, fshift, out)
         if bad:
             raise InternalError(f"Cascade: {bad} of Bob's queries are malformed; Alice refuses")
         return out
