@@ -411,7 +411,7 @@ class _BobRun:
             flips += sum(g.flips for g in groups)
             if all(g.count == 0 for g in groups):
                 break
-            if ng > 1 and sum(g.count for g in groups) < PARALLEL_MIN // 4:
+            if ng > 1 and sum(g.count for g in groups) < PARALLEL_MIN:
                 # the long tail of small rounds: one call a round instead of one per thread
                 groups, ng = [_Group.merge(groups, lay, active)], 1
             rounds += 1

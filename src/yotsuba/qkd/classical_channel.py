@@ -285,10 +285,11 @@ def frame_size(kind: str, message: Message) -> int:
     """
     size = 4 + len(kind.encode())
     for name, value in message.items():
-        arr = np.asarray(value)
-        if arr.dtype.hasobject:
+        arr = value if type(value) is np.ndarray else np.asarray(value)
+        dt = arr.dtype
+        if dt.hasobject:
             raise InternalError(f"channel message field '{name}' is not a numeric array")
-        size += 5 + len(name.encode()) + len(arr.dtype.str) + 8 * arr.ndim + arr.nbytes
+        size += 5 + len(name.encode()) + len(dt.str) + 8 * arr.ndim + arr.nbytes
     return size
 
 
