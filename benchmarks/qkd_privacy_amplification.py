@@ -28,11 +28,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import platform
 import sys
-import time
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,14 +53,8 @@ from yotsuba.qkd.privacy_amplification import (
 )
 from yotsuba.qkd.verification import MERSENNE_61, poly_hash
 
-
-def _best(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import best, machine
 
 
 def baseline(key: np.ndarray, seed: np.ndarray, m: int) -> tuple[np.ndarray, float]:
@@ -83,7 +74,7 @@ def bench_pa(
     key = rng.integers(0, 2, n, dtype=np.uint8)
     key_b = key.copy()
     seed = rng.integers(0, 2, n + m - 1, dtype=np.uint8)
-    t_ours, ours = _best(lambda: toeplitz_hash(key, seed, m), repeats)
+    t_ours, ours = best(lambda: toeplitz_hash(key, seed, m), repeats)
 
     def pair() -> tuple[np.ndarray, np.ndarray, float]:
         h = ToeplitzHasher(seed, n, m)
@@ -91,9 +82,9 @@ def bench_pa(
         err = h.last_max_rounding_error
         return ya, h.hash(key_b), err
 
-    t_pair, (_, _, err_ours) = _best(pair, repeats)
+    t_pair, (_, _, err_ours) = best(pair, repeats)
     mseed = np.ascontiguousarray(seed[: seed_length(n, m)])
-    t_mod, mod = _best(lambda: modified_toeplitz_hash(key, mseed, m), repeats)
+    t_mod, mod = best(lambda: modified_toeplitz_hash(key, mseed, m), repeats)
     mod_exact = None
     if check == "ntt" or (check == "auto" and n <= 10**7):  # exact: head XOR NTT(tail)
         tail = np.ascontiguousarray(key[m:])
@@ -110,15 +101,15 @@ def bench_pa(
         ka = extract_bits(h.hash_symbols(key), lay.out_bits)
         return ka, extract_bits(h.hash_symbols(key_b), lay.out_bits)
 
-    t_prime, (_, ph) = _best(prime_one, repeats)
-    t_ppair, _ = _best(prime_pair, repeats)
+    t_prime, (_, ph) = best(prime_one, repeats)
+    t_ppair, _ = best(prime_pair, repeats)
     prime_exact = None
     if check == "ntt" or (check == "auto" and n <= 10**7):  # exact: two NTTs and the CRT
         x = bits_to_symbols(key)
         ms = lay.hash_symbols
         exact_sym = crt_middle_product(np.ascontiguousarray(x[ms:]), pseed, x[:ms], ms)
         prime_exact = bool(np.array_equal(exact_sym, ph.hash_symbols(key)))
-    t_base, (base, err_base) = _best(lambda: baseline(key, seed.astype(np.float64), m), 1)
+    t_base, (base, err_base) = best(lambda: baseline(key, seed.astype(np.float64), m), 1)
     row: dict[str, Any] = {
         "n_bits": n,
         "m_bits": m,
@@ -145,7 +136,7 @@ def bench_pa(
         "exact_check": None,
     }
     if check == "ntt" or (check == "auto" and n <= 10**7):
-        t_ntt, exact = _best(lambda: toeplitz_ntt(key, seed, m), 1)
+        t_ntt, exact = best(lambda: toeplitz_ntt(key, seed, m), 1)
         row["exact_check"] = "ntt equal" if np.array_equal(exact, ours) else "NTT DIFFERS"
         row["ntt_mbit_s"] = n / t_ntt / 1e6
     return row
@@ -154,8 +145,8 @@ def bench_pa(
 def bench_verify(n: int, rng: np.random.Generator) -> dict[str, Any]:
     key = rng.integers(0, 2, n, dtype=np.uint8)
     seeds = rng.integers(0, MERSENNE_61, 2, dtype=np.uint64)
-    t_ours, _ = _best(lambda: poly_hash(key, seeds), 3)
-    t_peer, _ = _best(lambda: hashlib.blake2b(np.packbits(key).tobytes()).digest(), 3)
+    t_ours, _ = best(lambda: poly_hash(key, seeds), 3)
+    t_peer, _ = best(lambda: hashlib.blake2b(np.packbits(key).tobytes()).digest(), 3)
     return {
         "n_bits": n,
         "hashes": 2,
@@ -163,15 +154,6 @@ def bench_verify(n: int, rng: np.random.Generator) -> dict[str, Any]:
         "blake2b_mbit_s": n / t_peer / 1e6,
         "ratio_ours_to_blake2b": t_peer / t_ours,
     }
-
-
-def machine() -> str:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, numpy {np.__version__}, "
-        f"load average {load:.1f} at start"
-    )
 
 
 def main() -> int:

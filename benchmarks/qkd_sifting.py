@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,14 +35,8 @@ from yotsuba.qkd.keyfile import RawKey, split_records
 from yotsuba.qkd.raw_key import DetectionRecords, simulate
 from yotsuba.qkd.sifting import SiftedKey, sift_records
 
-
-def _best(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import best, machine
 
 
 def baseline(alice: RawKey, bob: RawKey) -> dict[str, np.ndarray]:
@@ -84,31 +76,21 @@ def bench(records: DetectionRecords, repeats: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     ours = sift_records(records, InMemoryChannel())
     first = time.perf_counter() - t0
-    best, ours = _best(lambda: sift_records(records, InMemoryChannel()), repeats)
-    base, ref = _best(lambda: baseline(alice, bob), max(1, repeats // 2))
+    fastest, ours = best(lambda: sift_records(records, InMemoryChannel()), repeats)
+    base, ref = best(lambda: baseline(alice, bob), max(1, repeats // 2))
     bits = len(ours)
     return {
         "detections": len(records),
         "sifted_bits": bits,
         "ours_first_s": first,
-        "ours_best_s": best,
-        "ours_mbit_s": bits / best / 1e6,
+        "ours_best_s": fastest,
+        "ours_mbit_s": bits / fastest / 1e6,
         "ours_first_mbit_s": bits / first / 1e6,
         "baseline_s": base,
         "baseline_mbit_s": bits / base / 1e6,
-        "ratio_ours_to_baseline": base / best,
+        "ratio_ours_to_baseline": base / fastest,
         "baseline_equals_ours": _equal(ours, ref),
     }
-
-
-def machine() -> str:
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (
-        f"{platform.processor() or platform.machine()}, {cores} cores, "
-        f"Python {platform.python_version()}, numpy {np.__version__}, "
-        f"load average {load:.1f} at start"
-    )
 
 
 def main() -> int:

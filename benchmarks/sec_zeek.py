@@ -43,6 +43,9 @@ from yotsuba.sec.beacons import score_beacons
 from yotsuba.sec.synth_zeek import generate
 from yotsuba.sec.zeek import read_zeek
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import best
+
 CLI_COLUMNS = ["ts", "id.orig_h", "id.resp_h", "id.resp_p", "proto", "duration", "orig_bytes",
                "orig_ip_bytes"]
 
@@ -54,15 +57,6 @@ def machine() -> str:
         f"(pyarrow uses {pa.cpu_count()}), Python {platform.python_version()}, "
         f"numpy {np.__version__}, pyarrow {pa.__version__}, load average {load:.1f} at start"
     )
-
-
-def _best(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def line_by_line(path: Path) -> list[tuple[Any, ...]]:
@@ -119,13 +113,13 @@ def main() -> int:
     else:
         path = args.log
     size_mb = path.stat().st_size / 1e6
-    t_all, log_all = _best(lambda: read_zeek(path, "conn"), args.repeats)
+    t_all, log_all = best(lambda: read_zeek(path, "conn"), args.repeats)
     rows = int(log_all.table.num_rows)
-    t_cli, _ = _best(lambda: score_beacons(read_zeek(path, "conn", columns=CLI_COLUMNS).table),
+    t_cli, _ = best(lambda: score_beacons(read_zeek(path, "conn", columns=CLI_COLUMNS).table),
                      args.repeats)
-    t_all_score, res = _best(lambda: score_beacons(read_zeek(path, "conn").table), args.repeats)
+    t_all_score, res = best(lambda: score_beacons(read_zeek(path, "conn").table), args.repeats)
     table_all = log_all.table
-    t_score_only, _ = _best(lambda: score_beacons(table_all), args.repeats)
+    t_score_only, _ = best(lambda: score_beacons(table_all), args.repeats)
     out: dict[str, Any] = {
         "machine": mach, "log": str(path), "rows": rows, "file_mb": size_mb,
         "pairs": int(res["pairs"]), "pairs_scored": int(res["beacons"].num_rows),
@@ -140,12 +134,12 @@ def main() -> int:
         "baselines": {},
     }
     if not args.no_baselines:
-        t_py, py_rows = _best(lambda: line_by_line(path), 1)
+        t_py, py_rows = best(lambda: line_by_line(path), 1)
         out["baselines"]["line_by_line"] = {"rows_per_s": len(py_rows) / t_py, "s": t_py,
                                             "rows": len(py_rows)}
         del py_rows
         try:
-            t_zat, df = _best(lambda: zat_parse(path), 1)
+            t_zat, df = best(lambda: zat_parse(path), 1)
             out["baselines"]["zat"] = {"rows_per_s": len(df) / t_zat, "s": t_zat,
                                        "rows": len(df)}
             del df
