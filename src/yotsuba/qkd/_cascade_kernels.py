@@ -678,30 +678,15 @@ def advance_groups(
     bounds: Any,
     res: Any,
     reply: Any,
-    pk: Any,
-    built: Any,
-    perm: Any,
-    inv: Any,
-    words: int,
-    ks: Any,
-    nbs: Any,
-    top_off: Any,
-    toperr: Any,
-    atop: Any,
-    active: Any,
-    frame_pass: Any,
-    masks: Any,
-    reuse: bool,
-    st: int,
-    shift: int,
-    fshift: int,
+    shared: Any,
 ) -> None:
     """:func:`advance` for several groups of frames at once, one per thread (``numba.prange``:
     a few microseconds to start, against tens for a Python thread pool). Group ``g`` has the
     buffers ``srchs[g]``, ``outs[g]``, ... (tuples), ``counts[g]`` searches, its answers from
-    bit ``qoffs[g]`` of ``reply`` and the frames ``bounds[g] <= f < bounds[g + 1]``; it writes
-    its search, flip and query counts to ``res[g]``. ``tbufs[g]`` is scratch: should a group
-    need a longer one, :func:`advance` grows a private copy."""
+    bit ``qoffs[g]`` of ``reply`` and the frames ``bounds[g] <= f < bounds[g + 1]``; ``shared``
+    holds the remaining arguments of :func:`advance`, from ``pk`` on. Each group writes its
+    search, flip and query counts to ``res[g]``. ``tbufs[g]`` is scratch: should a group need
+    a longer one, :func:`advance` grows a private copy."""
     for g in prange(len(srchs)):
         c, fl, nq, _ = advance(
             srchs[g],
@@ -714,23 +699,7 @@ def advance_groups(
             qoffs[g],
             bounds[g],
             bounds[g + 1],
-            pk,
-            built,
-            perm,
-            inv,
-            words,
-            ks,
-            nbs,
-            top_off,
-            toperr,
-            atop,
-            active,
-            frame_pass,
-            masks,
-            reuse,
-            st,
-            shift,
-            fshift,
+            *shared,
         )
         res[g, 0] = c
         res[g, 1] = fl

@@ -307,7 +307,7 @@ class _Group:
             np.array([g.f0 for g in groups] + [groups[-1].f1], np.int64),
             res,
             ans,
-            *shared,
+            shared,
         )
         for g, (count, flips, nq) in zip(groups, res.tolist(), strict=True):
             g.srch, g.out = g.out, g.srch
