@@ -111,6 +111,8 @@ class _AliceSide:
         if lay.n != self._key.size:
             raise InternalError(f"Cascade: Bob's key has {lay.n} bits, Alice's {self._key.size}")
         self._lay = lay
+        # the query-word fields, read once per round
+        self._fields = (lay.words, lay.shift, lay.fshift, lay.frame_len)
         self._perm, _, masks = lay.permutations(seed, self._threads)
         self._pk, self._built, tops = lay.setup(self._key, self._perm, masks, self._threads)
         return np.packbits(tops)
@@ -125,8 +127,8 @@ class _AliceSide:
         return {"p": par}
 
     def _answer(self, queries: NDArray[Any]) -> NDArray[np.uint8]:
-        assert self._lay is not None
-        words, shift, fshift, pk = self._lay.words, self._lay.shift, self._lay.fshift, self._pk
+        words, shift, fshift, flen = self._fields
+        pk = self._pk
         nq = queries.size // 2
         out = np.zeros((nq + 7) // 8, np.uint8)
         th = self._threads if nq >= PARALLEL_MIN else 1
@@ -135,7 +137,6 @@ class _AliceSide:
             # checked and answered on the threads at once while every row asked for is built
             cuts = np.array([(nq * t // th) & ~7 for t in range(th)] + [nq], np.int64)
             unready = np.zeros(th, np.uint8)
-            flen = self._lay.frame_len
             kern.alice_answer_parts(
                 queries, cuts, pk, built, flen, words, shift, fshift, out, unready
             )
@@ -394,26 +395,32 @@ class _BobRun:
         rounds = flips = 0
         first = True
         while True:
-            offs, total = [], 0
-            for g in groups:
-                offs.append(total)
-                total += g.nq
-            busy = first or sum(g.count for g in groups) >= PARALLEL_MIN
-            if ng > 1 and busy:
-                _Group.step_all(groups, ans, offs, shared)
+            if ng == 1:  # the common case of the tail: one call, no bookkeeping across groups
+                one = groups[0]
+                one.step(ans, 0, shared)
+                flips += one.flips
+                if one.count == 0:
+                    break
             else:
-                for g, off in zip(groups, offs, strict=True):
-                    if g.finished:
-                        g.flips = g.nq = 0
-                    else:
-                        g.step(ans, off, shared)
+                offs, total = [], 0
+                for g in groups:
+                    offs.append(total)
+                    total += g.nq
+                if first or sum(g.count for g in groups) >= PARALLEL_MIN:
+                    _Group.step_all(groups, ans, offs, shared)
+                else:
+                    for g, off in zip(groups, offs, strict=True):
+                        if g.finished:
+                            g.flips = g.nq = 0
+                        else:
+                            g.step(ans, off, shared)
+                flips += sum(g.flips for g in groups)
+                if all(g.count == 0 for g in groups):
+                    break
+                if sum(g.count for g in groups) < PARALLEL_MIN:
+                    # the long tail of small rounds: one call a round instead of one per thread
+                    groups, ng = [_Group.merge(groups, lay, active)], 1
             first = False
-            flips += sum(g.flips for g in groups)
-            if all(g.count == 0 for g in groups):
-                break
-            if ng > 1 and sum(g.count for g in groups) < PARALLEL_MIN:
-                # the long tail of small rounds: one call a round instead of one per thread
-                groups, ng = [_Group.merge(groups, lay, active)], 1
             rounds += 1
             if rounds > self.cfg.max_rounds:
                 return self._result(
